@@ -1,0 +1,299 @@
+"""The Python API: the same requests the magics send, for people who prefer code.
+
+Sync functions block the calling thread (a notebook cell) while the request
+runs on the shared background loop; ``a``-prefixed twins are awaitable from an
+async cell. All of them use the process-wide settings, client and metrics.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from .application import use_cases
+from .application.replies import ReplyAccumulator
+from .domain import (
+    ChatChunk,
+    ChatMessage,
+    ChatRequest,
+    ChatResult,
+    EmbedRequest,
+    EmbedResult,
+    GenerateRequest,
+    GenerationOptions,
+    InvalidInputError,
+    KeepAlive,
+    ModelInfo,
+    ModelName,
+    ModelNotFoundError,
+    ModelSummary,
+    PullProgress,
+    ResponseFormat,
+    RunningModel,
+    Think,
+)
+from .runtime import Runtime, get_runtime
+
+Messages = str | Sequence[ChatMessage | Mapping[str, Any]]
+
+
+def resolve_model(model: str | None, runtime: Runtime | None = None) -> ModelName:
+    """The model to use: the one named, else the configured default."""
+    runtime = runtime or get_runtime()
+    name = model or runtime.settings.default_model
+    if not name:
+        raise InvalidInputError(
+            "No model given and no default model set.",
+            hint="Pass model='llama3.2', run `%ollama use llama3.2`, or set OLLAMA_NB_DEFAULT_MODEL.",
+        )
+    return ModelName(name)
+
+
+def encode_images(images: Sequence[object] | None) -> tuple[str, ...]:
+    """Base64 text for Ollama from bytes or base64 strings (a ``data:`` prefix is stripped)."""
+    encoded: list[str] = []
+    for image in images or ():
+        if isinstance(image, bytes | bytearray | memoryview):
+            encoded.append(base64.b64encode(bytes(image)).decode("ascii"))
+        elif isinstance(image, str):
+            encoded.append(image.split(",", 1)[1] if image.startswith("data:") else image)
+        else:
+            raise InvalidInputError(
+                f"Cannot send an image of type {type(image).__name__} as is.",
+                hint="Pass bytes or base64 text.",
+            )
+    return tuple(encoded)
+
+
+def _options(
+    options: Mapping[str, Any] | GenerationOptions | None, runtime: Runtime
+) -> GenerationOptions:
+    given = (
+        options
+        if isinstance(options, GenerationOptions)
+        else GenerationOptions.from_mapping(options)
+    )
+    return runtime.settings.generation_options.merged(given)
+
+
+def _format(fmt: str | Mapping[str, Any] | type | None) -> ResponseFormat | None:
+    if fmt is None:
+        return None
+    schema_of = getattr(fmt, "model_json_schema", None)
+    if callable(schema_of):  # a pydantic model class
+        return ResponseFormat(schema_of())
+    return ResponseFormat(fmt)  # type: ignore[arg-type]
+
+
+def _keep_alive(value: str | float | None, runtime: Runtime) -> KeepAlive | None:
+    chosen = value if value is not None else runtime.settings.keep_alive
+    return None if chosen is None else KeepAlive(chosen)
+
+
+def build_messages(
+    prompt: Messages, *, system: str | None = None, images: Sequence[object] | None = None
+) -> tuple[ChatMessage, ...]:
+    if isinstance(prompt, str):
+        messages = [ChatMessage("user", prompt, images=encode_images(images))]
+    else:
+        messages = [m if isinstance(m, ChatMessage) else ChatMessage(**dict(m)) for m in prompt]
+        if images:
+            raise InvalidInputError("Pass images inside the messages when giving a message list.")
+    if system is not None:
+        messages.insert(0, ChatMessage("system", system))
+    return tuple(messages)
+
+
+def chat_request(
+    prompt: Messages,
+    *,
+    model: str | None = None,
+    system: str | None = None,
+    images: Sequence[object] | None = None,
+    options: Mapping[str, Any] | GenerationOptions | None = None,
+    format: str | Mapping[str, Any] | type | None = None,
+    think: Think | None = None,
+    keep_alive: str | float | None = None,
+    runtime: Runtime | None = None,
+) -> ChatRequest:
+    runtime = runtime or get_runtime()
+    return ChatRequest(
+        model=resolve_model(model, runtime),
+        messages=build_messages(prompt, system=system, images=images),
+        options=_options(options, runtime),
+        format=_format(format),
+        think=think,
+        keep_alive=_keep_alive(keep_alive, runtime),
+    )
+
+
+def generate_request(
+    prompt: str,
+    *,
+    model: str | None = None,
+    system: str | None = None,
+    images: Sequence[object] | None = None,
+    options: Mapping[str, Any] | GenerationOptions | None = None,
+    format: str | Mapping[str, Any] | type | None = None,
+    think: Think | None = None,
+    keep_alive: str | float | None = None,
+    runtime: Runtime | None = None,
+) -> GenerateRequest:
+    runtime = runtime or get_runtime()
+    return GenerateRequest(
+        model=resolve_model(model, runtime),
+        prompt=prompt,
+        system=system,
+        images=encode_images(images),
+        options=_options(options, runtime),
+        format=_format(format),
+        think=think,
+        keep_alive=_keep_alive(keep_alive, runtime),
+    )
+
+
+async def _complete_with_hints(
+    ports: use_cases.Ports,
+    request: ChatRequest | GenerateRequest,
+    on_chunk: Callable[[ChatChunk], None] | None,
+    accumulator: ReplyAccumulator | None,
+) -> ChatResult:
+    try:
+        return await use_cases.complete(ports, request, on_chunk=on_chunk, accumulator=accumulator)
+    except ModelNotFoundError as exc:
+        raise await use_cases.with_suggestions(ports, exc) from None
+
+
+def chat(
+    prompt: Messages,
+    *,
+    model: str | None = None,
+    on_chunk: Callable[[ChatChunk], None] | None = None,
+    **kwargs: Any,
+) -> ChatResult:
+    """Ask a chat model and wait for the whole answer.
+
+    ``prompt`` is the user's message, or a list of messages for a full
+    conversation. ``on_chunk`` sees each streamed piece as it arrives.
+    Interrupting keeps what arrived: the ``KeyboardInterrupt`` carries it as
+    ``partial``.
+    """
+    runtime = get_runtime()
+    request = chat_request(prompt, model=model, runtime=runtime, **kwargs)
+    return _run_keeping_partial(runtime, request, on_chunk)
+
+
+def generate(
+    prompt: str,
+    *,
+    model: str | None = None,
+    on_chunk: Callable[[ChatChunk], None] | None = None,
+    **kwargs: Any,
+) -> ChatResult:
+    """One-shot completion through ``/api/generate``."""
+    runtime = get_runtime()
+    request = generate_request(prompt, model=model, runtime=runtime, **kwargs)
+    return _run_keeping_partial(runtime, request, on_chunk)
+
+
+def _run_keeping_partial(
+    runtime: Runtime,
+    request: ChatRequest | GenerateRequest,
+    on_chunk: Callable[[ChatChunk], None] | None,
+) -> ChatResult:
+    accumulator = ReplyAccumulator(model=request.model.value)
+    try:
+        return runtime.run(
+            lambda ports: _complete_with_hints(ports, request, on_chunk, accumulator)
+        )
+    except KeyboardInterrupt as interrupt:
+        interrupt.partial = accumulator.result(interrupted=True)  # type: ignore[attr-defined]
+        raise
+
+
+async def achat(prompt: Messages, *, model: str | None = None, **kwargs: Any) -> ChatResult:
+    """``chat`` for async cells: ``result = await ollama_nb.achat("...")``."""
+    runtime = get_runtime()
+    request = chat_request(prompt, model=model, runtime=runtime, **kwargs)
+    return await runtime.arun(lambda ports: _complete_with_hints(ports, request, None, None))
+
+
+async def agenerate(prompt: str, *, model: str | None = None, **kwargs: Any) -> ChatResult:
+    runtime = get_runtime()
+    request = generate_request(prompt, model=model, runtime=runtime, **kwargs)
+    return await runtime.arun(lambda ports: _complete_with_hints(ports, request, None, None))
+
+
+def stream_chat(prompt: Messages, *, model: str | None = None, **kwargs: Any) -> Iterator[str]:
+    """Yield the answer's text piece by piece (for loops and simple UIs)."""
+    runtime = get_runtime()
+    request = chat_request(prompt, model=model, runtime=runtime, **kwargs)
+
+    def pieces(ports: use_cases.Ports) -> AsyncIterator[ChatChunk | ChatResult]:
+        return use_cases.stream_reply(ports, request)
+
+    for item in runtime.iterate(pieces):
+        if isinstance(item, ChatChunk) and item.content:
+            yield item.content
+
+
+def embed(
+    texts: str | Sequence[str], *, model: str | None = None, dimensions: int | None = None
+) -> EmbedResult:
+    runtime = get_runtime()
+    request = EmbedRequest(
+        model=resolve_model(model, runtime),
+        inputs=(texts,) if isinstance(texts, str) else tuple(texts),
+        dimensions=dimensions,
+    )
+    return runtime.run(lambda ports: use_cases.embed(ports, request))
+
+
+async def aembed(texts: str | Sequence[str], *, model: str | None = None) -> EmbedResult:
+    runtime = get_runtime()
+    request = EmbedRequest(
+        model=resolve_model(model, runtime),
+        inputs=(texts,) if isinstance(texts, str) else tuple(texts),
+    )
+    return await runtime.arun(lambda ports: use_cases.embed(ports, request))
+
+
+def models() -> list[ModelSummary]:
+    """Installed models (``/api/tags``)."""
+    return get_runtime().run(use_cases.list_models)
+
+
+def show(model: str) -> ModelInfo:
+    name = ModelName(model)
+    return get_runtime().run(lambda ports: use_cases.show_model(ports, name))
+
+
+def ps() -> list[RunningModel]:
+    """Loaded models (``/api/ps``)."""
+    return get_runtime().run(use_cases.running_models)
+
+
+def pull(model: str) -> Iterator[PullProgress]:
+    """Download a model; yields progress steps."""
+    name = ModelName(model)
+    return get_runtime().iterate(lambda ports: use_cases.pull(ports, name))
+
+
+def delete(model: str) -> None:
+    name = ModelName(model)
+    get_runtime().run(lambda ports: use_cases.delete_model(ports, name))
+
+
+def copy(source: str, destination: str) -> None:
+    src, dst = ModelName(source), ModelName(destination)
+    get_runtime().run(lambda ports: use_cases.copy_model(ports, src, dst))
+
+
+def version() -> str:
+    return get_runtime().run(use_cases.server_version)
+
+
+def configure(**changes: Any) -> None:
+    """Change settings for this process (host, default_model, timeouts, parallel, ...)."""
+    get_runtime().configure(**changes)

@@ -1,0 +1,312 @@
+"""What a user can ask of Ollama, independent of the surface that asks.
+
+Use cases are plain async functions taking their ports (``Ports``). Every
+request that reaches a model goes through the concurrency gate and leaves one
+``RequestEvent`` in the metrics sink, whether it succeeded, failed or was
+interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import uuid
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Literal
+
+from ..domain import (
+    ChatChunk,
+    ChatRequest,
+    ChatResult,
+    EmbedRequest,
+    EmbedResult,
+    GenerateRequest,
+    ModelInfo,
+    ModelName,
+    ModelNotFoundError,
+    ModelSummary,
+    OllamaNbError,
+    PullProgress,
+    RequestEvent,
+    RequestKind,
+    RequestStatus,
+    RunningModel,
+    Timings,
+)
+from .ports import Clock, ConcurrencyGate, Lane, MetricsSink, OllamaGateway
+from .replies import ReplyAccumulator
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """Everything a use case may touch, handed in by the composition root."""
+
+    gateway: OllamaGateway
+    gate: ConcurrencyGate
+    metrics: MetricsSink
+    clock: Clock
+    project: str | None = None
+    keep_history: bool = True
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _kind_and_lane(request: ChatRequest | GenerateRequest) -> tuple[RequestKind, Lane]:
+    if request.image_count:
+        return "vision", "vision"
+    return ("chat" if isinstance(request, ChatRequest) else "generate"), "text"
+
+
+def _prompt_text(request: ChatRequest | GenerateRequest) -> str:
+    if isinstance(request, GenerateRequest):
+        return request.prompt
+    users = [m.content for m in request.messages if m.role == "user"]
+    return users[-1] if users else ""
+
+
+async def stream_reply(
+    ports: Ports,
+    request: ChatRequest | GenerateRequest,
+    *,
+    stream: bool = True,
+    accumulator: ReplyAccumulator | None = None,
+    image_bytes_saved: int = 0,
+) -> AsyncGenerator[ChatChunk | ChatResult, None]:
+    """Yield each piece of the answer as it arrives, then the finished ``ChatResult``.
+
+    An error after text has arrived is raised with that text in ``error.partial``;
+    an interruption (task cancelled, consumer stopped) is recorded as such and the
+    text stays in ``accumulator`` for the caller to show.
+    """
+    kind, lane = _kind_and_lane(request)
+    acc = accumulator or ReplyAccumulator(model=request.model.value)
+    acc.request_id = acc.request_id or new_request_id()
+    started_at = ports.clock.time()
+    status: RequestStatus = "interrupted"
+    failure: OllamaNbError | None = None
+    try:
+        async with ports.gate.slot(lane) as waited:
+            acc.queue_wait_s = waited
+            sent = ports.clock.monotonic()
+            chunks = (
+                ports.gateway.chat(request, stream=stream)
+                if isinstance(request, ChatRequest)
+                else ports.gateway.generate(request, stream=stream)
+            )
+            async with aclosing(chunks) as pieces:
+                async for chunk in pieces:
+                    if acc.ttft_s is None and (chunk.content or chunk.thinking or chunk.tool_calls):
+                        acc.ttft_s = ports.clock.monotonic() - sent
+                    acc.add(chunk)
+                    if chunk.content or chunk.thinking or chunk.tool_calls:
+                        yield chunk
+            acc.latency_s = ports.clock.monotonic() - sent
+        status = "ok"
+        result = acc.result()
+    except OllamaNbError as exc:
+        status = "error"
+        failure = exc
+        if acc.has_content:
+            exc.partial = acc.result(interrupted=True, error=str(exc))
+        raise
+    finally:
+        ports.metrics.record(
+            RequestEvent(
+                request_id=acc.request_id,
+                started_at=started_at,
+                kind=kind,
+                model=acc.model,
+                host=ports.gateway.host,
+                status=status,
+                timings=acc.timings(),
+                error_type=type(failure).__name__ if failure else None,
+                error_message=str(failure) if failure else None,
+                done_reason=acc.done_reason,
+                image_count=request.image_count,
+                image_bytes_saved=image_bytes_saved,
+                project=ports.project,
+                prompt=_prompt_text(request) if ports.keep_history else None,
+                response=acc.text if ports.keep_history else None,
+            )
+        )
+    yield result
+
+
+async def complete(
+    ports: Ports,
+    request: ChatRequest | GenerateRequest,
+    *,
+    stream: bool = True,
+    on_chunk: Callable[[ChatChunk], None] | None = None,
+    accumulator: ReplyAccumulator | None = None,
+    image_bytes_saved: int = 0,
+) -> ChatResult:
+    """Run a chat or generate request to the end and return its result."""
+    result: ChatResult | None = None
+    replies = stream_reply(
+        ports,
+        request,
+        stream=stream,
+        accumulator=accumulator,
+        image_bytes_saved=image_bytes_saved,
+    )
+    async with aclosing(replies) as items:
+        async for item in items:
+            if isinstance(item, ChatResult):
+                result = item
+            elif on_chunk is not None:
+                on_chunk(item)
+    assert result is not None, "stream_reply always ends with a result"
+    return result
+
+
+async def embed(ports: Ports, request: EmbedRequest) -> EmbedResult:
+    started_at = ports.clock.time()
+    t0 = ports.clock.monotonic()
+    status: RequestStatus = "interrupted"
+    failure: OllamaNbError | None = None
+    timings = Timings()
+    try:
+        async with ports.gate.slot("text") as waited:
+            result = await ports.gateway.embed(request)
+        timings = Timings(
+            total_ns=result.timings.total_ns,
+            load_ns=result.timings.load_ns,
+            prompt_eval_count=result.timings.prompt_eval_count,
+            latency_s=ports.clock.monotonic() - t0,
+            queue_wait_s=waited,
+        )
+        status = "ok"
+        return result
+    except OllamaNbError as exc:
+        status, failure = "error", exc
+        raise
+    finally:
+        ports.metrics.record(
+            RequestEvent(
+                request_id=new_request_id(),
+                started_at=started_at,
+                kind="embed",
+                model=request.model.value,
+                host=ports.gateway.host,
+                status=status,
+                timings=timings,
+                error_type=type(failure).__name__ if failure else None,
+                error_message=str(failure) if failure else None,
+                project=ports.project,
+            )
+        )
+
+
+async def pull(ports: Ports, model: ModelName) -> AsyncGenerator[PullProgress, None]:
+    """Stream pull progress; a failed or interrupted pull is recorded too."""
+    started_at = ports.clock.time()
+    t0 = ports.clock.monotonic()
+    status: RequestStatus = "interrupted"
+    failure: OllamaNbError | None = None
+    try:
+        async with aclosing(ports.gateway.pull(model)) as progress:
+            async for step in progress:
+                yield step
+        status = "ok"
+    except OllamaNbError as exc:
+        status, failure = "error", exc
+        raise
+    finally:
+        ports.metrics.record(
+            RequestEvent(
+                request_id=new_request_id(),
+                started_at=started_at,
+                kind="pull",
+                model=model.value,
+                host=ports.gateway.host,
+                status=status,
+                timings=Timings(latency_s=ports.clock.monotonic() - t0),
+                error_type=type(failure).__name__ if failure else None,
+                error_message=str(failure) if failure else None,
+                project=ports.project,
+            )
+        )
+
+
+async def list_models(ports: Ports) -> list[ModelSummary]:
+    return await ports.gateway.list_models()
+
+
+async def show_model(ports: Ports, model: ModelName) -> ModelInfo:
+    return await ports.gateway.show(model)
+
+
+async def running_models(ports: Ports) -> list[RunningModel]:
+    return await ports.gateway.running()
+
+
+async def delete_model(ports: Ports, model: ModelName) -> None:
+    await ports.gateway.delete(model)
+
+
+async def copy_model(ports: Ports, source: ModelName, destination: ModelName) -> None:
+    await ports.gateway.copy(source, destination)
+
+
+async def server_version(ports: Ports) -> str:
+    return await ports.gateway.version()
+
+
+async def is_alive(ports: Ports) -> bool:
+    return await ports.gateway.is_alive()
+
+
+async def installed_match(ports: Ports, model: ModelName) -> ModelSummary | None:
+    """The installed model Ollama would use for ``model`` (``x`` == ``x:latest``)."""
+    for summary in await ports.gateway.list_models():
+        if model.matches(summary.name):
+            return summary
+    return None
+
+
+async def with_suggestions(ports: Ports, error: ModelNotFoundError) -> ModelNotFoundError:
+    """The same error with close installed names in its hint, when there are any."""
+    try:
+        names = [m.name for m in await ports.gateway.list_models()]
+    except OllamaNbError:
+        return error
+    close = difflib.get_close_matches(error.model, names, n=3, cutoff=0.5)
+    if not close:
+        return error
+    better = ModelNotFoundError(error.model, error.server_message, status_code=error.status_code)
+    better.hint = f"Installed models with similar names: {', '.join(close)}. " + (error.hint or "")
+    better.args = (f"{better.message} {better.hint}",)
+    return better
+
+
+CapabilityCheck = Literal["vision", "tools", "thinking", "embedding", "completion"]
+
+
+async def require_capability(ports: Ports, model: ModelName, capability: CapabilityCheck) -> None:
+    """Fail before sending when the model cannot do what the request needs."""
+    info = await ports.gateway.show(model)
+    if info.capabilities and capability not in info.capabilities:
+        from ..domain import InvalidInputError
+
+        others: list[str] = []
+        if capability == "vision":
+            summaries = await ports.gateway.list_models()
+            infos = await asyncio.gather(
+                *(ports.gateway.show(ModelName(s.name)) for s in summaries), return_exceptions=True
+            )
+            others = [
+                s.name
+                for s, i in zip(summaries, infos, strict=True)
+                if isinstance(i, ModelInfo) and i.supports("vision")
+            ]
+        hint = f"Installed models that can: {', '.join(others)}." if others else None
+        raise InvalidInputError(
+            f"Model {model.value!r} does not support {capability} "
+            f"(it can: {', '.join(info.capabilities)}).",
+            hint=hint,
+        )

@@ -1,0 +1,124 @@
+"""The one exception tree users see.
+
+Every error carries a message a notebook user can act on in one or two lines;
+surfaces print ``str(error)`` and never a traceback for these.
+
+    OllamaNbError
+    ├── InvalidInputError          the caller built a bad request (empty prompt, unknown option…)
+    ├── ConfigurationError         a setting or environment variable is malformed
+    ├── ServerUnavailableError     nothing answered at the host (connection refused, DNS, …)
+    │   └── CircuitOpenError       we stopped trying for a while after repeated failures
+    ├── RequestTimeoutError        the server accepted but did not answer in time
+    └── ServerError                the server answered with an error (status_code, server_message)
+        ├── BadRequestError        400
+        ├── HostNotAllowedError    403: Ollama refuses non-local Host headers on loopback
+        ├── ModelNotFoundError     404
+        ├── RunnerError            500: the model runner crashed or failed to load
+        ├── ServerBusyError        503: Ollama's queue (OLLAMA_MAX_QUEUE) is full
+        └── StreamError            an ``{"error": …}`` line arrived inside a 200 stream
+
+An error raised after a stream has started keeps what already arrived in
+``partial`` (a result object), so nothing the model wrote is lost.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class OllamaNbError(Exception):
+    """Base of every error ollama_nb raises on purpose."""
+
+    #: The result received before the failure, when streaming had begun.
+    partial: Any = None
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message if hint is None else f"{message} {hint}")
+
+
+class InvalidInputError(OllamaNbError, ValueError):
+    """Raised where a value is built, before anything is sent."""
+
+
+class ConfigurationError(OllamaNbError, ValueError):
+    """A setting could not be used; the message names the variable."""
+
+
+class ServerUnavailableError(OllamaNbError, ConnectionError):
+    """Nothing answered at the configured host."""
+
+    def __init__(self, host: str, detail: str, *, hint: str | None = None) -> None:
+        self.host = host
+        super().__init__(
+            f"Cannot reach the Ollama server at {host} ({detail}).",
+            hint=hint
+            or "Start it with `ollama serve` (or `%ollama start`), or point OLLAMA_HOST elsewhere.",
+        )
+
+
+class CircuitOpenError(ServerUnavailableError):
+    """Fails fast so a dead server does not cost every cell a full timeout."""
+
+    def __init__(self, host: str, retry_in_s: float) -> None:
+        self.retry_in_s = retry_in_s
+        super().__init__(
+            host,
+            "several connection attempts failed in a row",
+            hint=f"Not trying again for {retry_in_s:.0f} s; start the server "
+            "(`ollama serve` or `%ollama start`) and retry.",
+        )
+
+
+class RequestTimeoutError(OllamaNbError, TimeoutError):
+    """The server took longer than the configured read timeout."""
+
+
+class ServerError(OllamaNbError):
+    """The server answered, with an error."""
+
+    def __init__(
+        self,
+        server_message: str,
+        *,
+        status_code: int | None = None,
+        hint: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        self.server_message = server_message
+        self.status_code = status_code
+        super().__init__(message or f"Ollama: {server_message}", hint=hint)
+
+
+class BadRequestError(ServerError):
+    """400: Ollama rejected the request's content."""
+
+
+class HostNotAllowedError(ServerError):
+    """403: Ollama listens on loopback and the Host header was not local."""
+
+
+class ModelNotFoundError(ServerError):
+    """404: the model is not installed on that server."""
+
+    def __init__(self, model: str, server_message: str, *, status_code: int | None = 404) -> None:
+        self.model = model
+        super().__init__(
+            server_message,
+            status_code=status_code,
+            message=f"Model {model!r} is not installed on this server.",
+            hint=f"Pull it with `%ollama pull {model}` (or `ollama pull {model}`).",
+        )
+
+
+class RunnerError(ServerError):
+    """500: the model runner failed (crash, out of memory, bad model file)."""
+
+
+class ServerBusyError(ServerError):
+    """503: Ollama's request queue is full."""
+
+
+class StreamError(ServerError):
+    """The server reported an error after the response had started."""

@@ -1,0 +1,373 @@
+"""The Ollama REST API over one pooled ``httpx.AsyncClient``.
+
+Everything below ``httpx`` is translated here into the domain's errors, so no
+caller ever sees an httpx exception. Streams are parsed line by line as NDJSON;
+an ``{"error": ...}`` line inside a 200 stream is raised as a typed error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import replace
+from typing import Any
+
+import httpx
+
+from .._version import __version__
+from ..application.ports import Clock
+from ..domain import (
+    BadRequestError,
+    ChatChunk,
+    ChatRequest,
+    EmbedRequest,
+    EmbedResult,
+    GenerateRequest,
+    HostNotAllowedError,
+    ModelInfo,
+    ModelName,
+    ModelNotFoundError,
+    ModelSummary,
+    PullProgress,
+    RequestTimeoutError,
+    RunnerError,
+    RunningModel,
+    ServerBusyError,
+    ServerError,
+    ServerUnavailableError,
+    StreamError,
+    Timings,
+    ToolCall,
+)
+from .resilience import CircuitBreaker, RetryPolicy
+
+_USER_AGENT = f"ollama_nb/{__version__}"
+
+
+def error_for_status(status: int, message: str, *, model: str | None, host: str) -> ServerError:
+    """Map an HTTP error answer to the domain error a user can act on."""
+    if status == 404 and model:
+        return ModelNotFoundError(model, message, status_code=status)
+    if status == 400:
+        return BadRequestError(message, status_code=status)
+    if status == 403:
+        return HostNotAllowedError(
+            message or "forbidden",
+            status_code=status,
+            hint=f"The server at {host} refused this request: Ollama on 127.0.0.1 only accepts "
+            "requests addressed to a local name, and checks OLLAMA_ORIGINS for browsers. "
+            "Connect as 127.0.0.1/localhost or start the server with OLLAMA_HOST=0.0.0.0.",
+        )
+    if status == 503:
+        return ServerBusyError(
+            message or "server busy",
+            status_code=status,
+            hint="Ollama's queue is full (OLLAMA_MAX_QUEUE); lower the concurrency or retry later.",
+        )
+    if status >= 500:
+        return RunnerError(
+            message or f"HTTP {status}",
+            status_code=status,
+            hint="The model runner failed; the server log (`%ollama start` keeps one) says why, "
+            "often memory: try a smaller model or num_ctx.",
+        )
+    return ServerError(message or f"HTTP {status}", status_code=status)
+
+
+def _error_line(message: str, model: str | None) -> ServerError:
+    if model and "not found" in message and "model" in message:
+        return ModelNotFoundError(model, message, status_code=200)
+    return StreamError(message, status_code=200)
+
+
+class HttpOllamaGateway:
+    """One Ollama server. Create it on the event loop that will use it."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        clock: Clock,
+        connect_timeout_s: float = 5.0,
+        read_timeout_s: float = 330.0,
+        retry: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._retry = retry or RetryPolicy()
+        self.breaker = breaker or CircuitBreaker(self._base_url, clock)
+        self._sleep = sleep
+        self._client = httpx.AsyncClient(
+            base_url=self._base_url,
+            timeout=httpx.Timeout(
+                connect=connect_timeout_s, read=read_timeout_s, write=30.0, pool=None
+            ),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+            headers={"User-Agent": _USER_AGENT},
+            transport=transport,
+        )
+
+    @property
+    def host(self) -> str:
+        return self._base_url
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # --- connection, retries, errors ------------------------------------------
+
+    async def _open(
+        self, method: str, path: str, body: dict[str, Any] | None, *, model: str | None
+    ) -> tuple[httpx.Response, int]:
+        """Send and return the open response once headers arrive, with the retry count."""
+        retries = 0
+        while True:
+            self.breaker.before_request()
+            request = self._client.build_request(method, path, json=body)
+            try:
+                response = await self._client.send(request, stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                self.breaker.record_failure()
+                if retries < self._retry.attempts and self.breaker.state == "closed":
+                    await self._sleep(self._retry.delay(retries))
+                    retries += 1
+                    continue
+                raise ServerUnavailableError(self._base_url, _describe(exc)) from exc
+            except httpx.TimeoutException as exc:
+                self.breaker.record_success()  # it accepted the connection: it is alive
+                raise RequestTimeoutError(
+                    f"The server at {self._base_url} did not answer in time ({_describe(exc)}).",
+                    hint="A large model may still be loading; raise read_timeout_s with "
+                    "`%ollama config read_timeout_s=600` if this keeps happening.",
+                ) from exc
+            except httpx.HTTPError as exc:
+                self.breaker.record_failure()
+                raise ServerUnavailableError(self._base_url, _describe(exc)) from exc
+            self.breaker.record_success()
+            if response.status_code < 400:
+                return response, retries
+            message = await _error_message(response)
+            if response.status_code == 503 and retries < self._retry.attempts:
+                await self._sleep(self._retry.delay(retries))
+                retries += 1
+                continue
+            raise error_for_status(response.status_code, message, model=model, host=self._base_url)
+
+    async def _lines(
+        self, method: str, path: str, body: dict[str, Any], *, model: str | None
+    ) -> AsyncGenerator[tuple[dict[str, Any], int], None]:
+        """Yield each NDJSON object of a streamed answer with the retry count."""
+        response, retries = await self._open(method, path, body, model=model)
+        try:
+            async for line in response.aiter_lines():
+                if not line.strip():
+                    continue
+                try:
+                    data = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise StreamError(
+                        f"the server sent a line that is not JSON: {line[:80]!r}"
+                    ) from exc
+                if isinstance(data, dict) and data.get("error"):
+                    raise _error_line(str(data["error"]), model)
+                if not isinstance(data, dict):
+                    raise StreamError(f"the server sent {type(data).__name__} instead of an object")
+                yield data, retries
+        except httpx.TimeoutException as exc:
+            raise RequestTimeoutError(
+                f"The server at {self._base_url} stopped sending mid-answer ({_describe(exc)})."
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise StreamError(
+                f"the connection to {self._base_url} broke mid-answer ({_describe(exc)})"
+            ) from exc
+        finally:
+            await response.aclose()
+
+    async def _json(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        model: str | None = None,
+    ) -> Any:
+        response, _ = await self._open(method, path, body, model=model)
+        try:
+            raw = await response.aread()
+        except httpx.HTTPError as exc:
+            raise StreamError(f"the connection broke while reading ({_describe(exc)})") from exc
+        finally:
+            await response.aclose()
+        if not raw.strip():
+            return {}
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise StreamError(
+                f"the server answered with something that is not JSON: {raw[:80]!r}"
+            ) from exc
+        if isinstance(data, dict) and data.get("error"):
+            raise _error_line(str(data["error"]), model)
+        return data
+
+    # --- generation ------------------------------------------------------------
+
+    async def chat(
+        self, request: ChatRequest, *, stream: bool = True
+    ) -> AsyncGenerator[ChatChunk, None]:
+        async for chunk in self._generation(
+            "/api/chat", request.to_wire(stream=stream), request.model
+        ):
+            yield chunk
+
+    async def generate(
+        self, request: GenerateRequest, *, stream: bool = True
+    ) -> AsyncGenerator[ChatChunk, None]:
+        async for chunk in self._generation(
+            "/api/generate", request.to_wire(stream=stream), request.model
+        ):
+            yield chunk
+
+    async def _generation(
+        self, path: str, body: dict[str, Any], model: ModelName
+    ) -> AsyncGenerator[ChatChunk, None]:
+        finished = False
+        async for data, retries in self._lines("POST", path, body, model=model.value):
+            chunk = _chunk_from_wire(data)
+            if chunk.done:
+                finished = True
+                timings = chunk.timings or Timings()
+                chunk = replace(chunk, timings=replace(timings, retries=retries))
+            yield chunk
+        if not finished:
+            raise StreamError(
+                f"the server at {self._base_url} ended the answer without finishing it"
+            )
+
+    # --- everything else ---------------------------------------------------------
+
+    async def embed(self, request: EmbedRequest) -> EmbedResult:
+        data = await self._json("POST", "/api/embed", request.to_wire(), model=request.model.value)
+        vectors = tuple(tuple(float(x) for x in vector) for vector in data.get("embeddings") or ())
+        return EmbedResult(
+            model=str(data.get("model") or request.model.value),
+            embeddings=vectors,
+            timings=Timings.from_wire(data),
+        )
+
+    async def list_models(self) -> list[ModelSummary]:
+        data = await self._json("GET", "/api/tags")
+        return [ModelSummary.from_wire(m) for m in data.get("models") or ()]
+
+    async def show(self, model: ModelName) -> ModelInfo:
+        data = await self._json("POST", "/api/show", {"model": model.value}, model=model.value)
+        return ModelInfo.from_wire(model.value, data)
+
+    async def running(self) -> list[RunningModel]:
+        data = await self._json("GET", "/api/ps")
+        return [RunningModel.from_wire(m) for m in data.get("models") or ()]
+
+    async def pull(self, model: ModelName) -> AsyncGenerator[PullProgress, None]:
+        succeeded = False
+        try:
+            async for data, _ in self._lines(
+                "POST", "/api/pull", {"model": model.value, "stream": True}, model=None
+            ):
+                step = PullProgress(
+                    status=str(data.get("status") or ""),
+                    digest=data.get("digest"),
+                    total=data.get("total"),
+                    completed=data.get("completed"),
+                )
+                succeeded = succeeded or step.status == "success"
+                yield step
+        except StreamError as exc:
+            if "does not exist" in exc.server_message or "not found" in exc.server_message:
+                error = ModelNotFoundError(model.value, exc.server_message, status_code=200)
+                error.message = f"The registry has no model called {model.value!r}."
+                error.hint = "Check the spelling and tag on ollama.com/library."
+                error.args = (f"{error.message} {error.hint}",)
+                raise error from exc
+            raise
+        if not succeeded:
+            raise StreamError(f"the pull of {model.value!r} ended without 'success'")
+
+    async def delete(self, model: ModelName) -> None:
+        await self._json("DELETE", "/api/delete", {"model": model.value}, model=model.value)
+
+    async def copy(self, source: ModelName, destination: ModelName) -> None:
+        await self._json(
+            "POST",
+            "/api/copy",
+            {"source": source.value, "destination": destination.value},
+            model=source.value,
+        )
+
+    async def version(self) -> str:
+        data = await self._json("GET", "/api/version")
+        return str(data.get("version") or "")
+
+    async def is_alive(self) -> bool:
+        """``HEAD /`` without retries: a status check must answer fast."""
+        try:
+            response = await self._client.head("/", timeout=self._client.timeout.connect)
+        except httpx.HTTPError:
+            return False
+        return response.status_code < 400
+
+
+def _chunk_from_wire(data: dict[str, Any]) -> ChatChunk:
+    message = data.get("message")
+    if isinstance(message, dict):
+        content = str(message.get("content") or "")
+        thinking = str(message.get("thinking") or "")
+        calls = tuple(
+            ToolCall(
+                name=str((call.get("function") or {}).get("name") or ""),
+                arguments=(call.get("function") or {}).get("arguments") or {},
+            )
+            for call in message.get("tool_calls") or ()
+        )
+    else:
+        content = str(data.get("response") or "")
+        thinking = str(data.get("thinking") or "")
+        calls = ()
+    done = bool(data.get("done"))
+    return ChatChunk(
+        content=content,
+        thinking=thinking,
+        tool_calls=calls,
+        done=done,
+        done_reason=data.get("done_reason") if done else None,
+        model=str(data.get("model") or ""),
+        timings=Timings.from_wire(data) if done else None,
+        context=tuple(data.get("context") or ()) if done else (),
+    )
+
+
+async def _error_message(response: httpx.Response) -> str:
+    try:
+        raw = await response.aread()
+    except httpx.HTTPError:
+        return ""
+    finally:
+        await response.aclose()
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return raw.decode("utf-8", "replace").strip()[:500]
+    if isinstance(data, dict) and "error" in data:
+        return str(data["error"])
+    return raw.decode("utf-8", "replace").strip()[:500]
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc).strip()
+    name = type(exc).__name__
+    if isinstance(exc, httpx.ConnectError) and ("refused" in text.lower() or "Errno 111" in text):
+        return "connection refused"
+    return f"{name}: {text}" if text else name

@@ -1,0 +1,148 @@
+"""One set of settings for magics, widgets, batches and the Python API.
+
+Read from ``OLLAMA_NB_*`` environment variables (and ``OLLAMA_HOST``, which
+Ollama's own tools use), validated at load: a bad value fails immediately with
+the variable's name instead of surfacing later as a confusing request error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .domain import ConfigurationError, GenerationOptions, KeepAlive, ModelName
+from .infrastructure.host import OllamaHost, parse_ollama_host
+
+ENV_PREFIX = "OLLAMA_NB_"
+
+
+def default_data_dir() -> Path:
+    """Where logs, metrics and caches live: the platform's per-user data folder."""
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "ollama_nb"
+    if os.name == "nt":
+        return Path(os.environ.get("LOCALAPPDATA", Path.home())) / "ollama_nb"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "ollama_nb"
+
+
+class Settings(BaseSettings):
+    """Runtime settings; ``%ollama config`` shows and changes them."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, validate_assignment=True, extra="forbid", populate_by_name=True
+    )
+
+    host: str = Field(
+        default="",
+        validation_alias=AliasChoices("host", "OLLAMA_NB_HOST", "OLLAMA_HOST"),
+        description="Ollama server, in any form OLLAMA_HOST accepts.",
+    )
+    default_model: str | None = Field(default=None, description="Model used when none is named.")
+    default_options: dict[str, Any] = Field(
+        default_factory=dict, description="Ollama options sent with every request."
+    )
+    keep_alive: str | None = Field(default=None, description="keep_alive sent with requests.")
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    # A first request may have to load a large model: Ollama allows up to
+    # OLLAMA_LOAD_TIMEOUT (5 minutes by default) for that, so we wait as long.
+    read_timeout_s: float = Field(default=330.0, gt=0)
+    retry_attempts: int = Field(default=3, ge=0, le=10, description="Retries after the first try.")
+    retry_backoff_s: float = Field(default=0.25, ge=0)
+    retry_backoff_max_s: float = Field(default=4.0, ge=0)
+    breaker_threshold: int = Field(default=5, ge=1)
+    breaker_cooldown_s: float = Field(default=15.0, gt=0)
+    parallel: int | None = Field(
+        default=None,
+        ge=1,
+        description="Server parallel slots; unset = OLLAMA_NUM_PARALLEL if set, else 1.",
+    )
+    vision_parallel: int = Field(default=1, ge=1, description="Slots vision requests may take.")
+    data_dir: Path = Field(default_factory=default_data_dir)
+    project: str | None = Field(default=None, description="Label for metrics from this kernel.")
+    request_log: bool = Field(default=True, description="JSON line per request in data_dir.")
+    history: bool = Field(
+        default=True, description="Keep prompts and answers in the metrics store."
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _check_host(cls, value: str) -> str:
+        return parse_ollama_host(value).base_url
+
+    @field_validator("default_model")
+    @classmethod
+    def _check_model(cls, value: str | None) -> str | None:
+        return None if value in (None, "") else ModelName(value).value
+
+    @field_validator("default_options")
+    @classmethod
+    def _check_options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        GenerationOptions.from_mapping(value)
+        return value
+
+    @field_validator("keep_alive")
+    @classmethod
+    def _check_keep_alive(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        KeepAlive(value)
+        return value
+
+    @property
+    def ollama_host(self) -> OllamaHost:
+        return parse_ollama_host(self.host)
+
+    @property
+    def effective_parallel(self) -> int:
+        """Slots to allow: configured, else what this machine's Ollama was told, else Ollama's 1."""
+        if self.parallel is not None:
+            return self.parallel
+        env = os.environ.get("OLLAMA_NUM_PARALLEL", "").strip()
+        return int(env) if env.isdigit() and int(env) > 0 else 1
+
+    @property
+    def generation_options(self) -> GenerationOptions:
+        return GenerationOptions.from_mapping(self.default_options)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment (and ``overrides``), or a ConfigurationError naming the culprit."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise _configuration_error(exc, overrides) from None
+
+
+def update_settings(settings: Settings, **changes: Any) -> Settings:
+    """A copy with ``changes`` applied and validated."""
+    unknown = [key for key in changes if key not in Settings.model_fields]
+    if unknown:
+        raise ConfigurationError(
+            f"Unknown setting {unknown[0]!r}.",
+            hint=f"Settings: {', '.join(Settings.model_fields)}.",
+        )
+    values = settings.model_dump()
+    values.update(changes)
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        raise _configuration_error(exc, changes) from None
+
+
+def _configuration_error(exc: ValidationError, given: dict[str, Any]) -> ConfigurationError:
+    first = exc.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "?"
+    if field == "host" and "host" not in given:
+        source = "OLLAMA_NB_HOST" if os.environ.get("OLLAMA_NB_HOST") else "OLLAMA_HOST"
+    elif field in given:
+        source = field
+    else:
+        source = f"{ENV_PREFIX}{field.upper()}"
+    cause = first.get("ctx", {}).get("error")
+    message = str(cause) if isinstance(cause, Exception) else first["msg"]
+    return ConfigurationError(f"Setting {source}: {message}")

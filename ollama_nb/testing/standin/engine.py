@@ -1,0 +1,116 @@
+"""The seam between the HTTP layer and whatever produces the words.
+
+The HTTP layer (routing, validation, errors, slots, keep-alive, timings, NDJSON) is the
+same whether a reply is scripted or computed by llama.cpp; an :class:`Engine` only loads a
+model, turns a request into a stream of pieces, and embeds text. The server picks the
+engine per model from :attr:`ModelCard.engine`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from .catalogue import ModelCard
+
+JsonValue = object
+"""A decoded JSON value (kept loose: engines read what they need)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    """An image that reached the server, already base64-decoded and sniffed by Pillow."""
+
+    format: str
+    width: int
+    height: int
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One message of a chat request, with its images decoded."""
+
+    role: str
+    content: str
+    images: tuple[ImageInfo, ...] = ()
+    tool_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    """What an engine needs to answer ``/api/chat`` or ``/api/generate``.
+
+    ``think`` is ``False`` or the requested level (``True``, ``"low"``, ``"medium"``,
+    ``"high"``) after the HTTP layer applied the model's default; ``format`` is ``None``,
+    ``"json"`` or a JSON schema; ``options`` are validated Ollama options.
+    """
+
+    kind: Literal["chat", "generate"]
+    messages: tuple[ChatMessage, ...]
+    options: Mapping[str, JsonValue]
+    format: JsonValue = None
+    think: bool | str = False
+    tools: tuple[Mapping[str, JsonValue], ...] = ()
+    raw: bool = False
+
+    @property
+    def images(self) -> tuple[ImageInfo, ...]:
+        """Every image in the request, in order."""
+        return tuple(image for message in self.messages for image in message.images)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A function call the model asks the client to run."""
+
+    name: str
+    arguments: Mapping[str, JsonValue]
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """One streamed token: visible text, thinking text, or tool calls."""
+
+    content: str = ""
+    thinking: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The last item of a generation: why it stopped and how long the prompt was."""
+
+    done_reason: Literal["stop", "length"]
+    prompt_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Embedding:
+    """A raw (not yet normalised) vector and the number of tokens it consumed."""
+
+    vector: Sequence[float]
+    tokens: int
+
+
+class Engine(Protocol):
+    """Runs models. Timing, pacing to real time and stop conditions belong to the engine."""
+
+    async def load(self, card: ModelCard, options: Mapping[str, JsonValue]) -> float:
+        """Make ``card`` ready to generate; return the seconds it took (``load_duration``)."""
+        ...
+
+    async def unload(self, card: ModelCard) -> None:
+        """Free what :meth:`load` took."""
+        ...
+
+    def generate(
+        self, card: ModelCard, request: GenerationRequest
+    ) -> AsyncIterator[Piece | Finish]:
+        """Yield pieces, thinking first, then exactly one :class:`Finish`."""
+        ...
+
+    async def embed(self, card: ModelCard, texts: Sequence[str]) -> list[Embedding]:
+        """One embedding per text, in order."""
+        ...

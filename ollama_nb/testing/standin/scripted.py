@@ -1,0 +1,166 @@
+"""A deterministic engine whose replies show what reached the server.
+
+A chat reply quotes the last user message and lists the images that arrived; a generate
+reply quotes the prompt and the system prompt. Tests (ours and users') can therefore assert
+on content without a real model, and the same request always gives the same answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+
+from .catalogue import ModelCard
+from .engine import ChatMessage, Embedding, Finish, GenerationRequest, JsonValue, Piece, ToolCall
+from .schema_instance import instance_for
+
+_TOKEN = re.compile(r"\s*\S+|\s+")
+
+
+def split_tokens(text: str) -> list[str]:
+    """Word-level tokens whose concatenation is exactly ``text``."""
+    return _TOKEN.findall(text)
+
+
+def count_tokens(text: str) -> int:
+    """A stable stand-in for a tokenizer's count."""
+    return len(text.split())
+
+
+def _last(messages: Sequence[ChatMessage], role: str) -> ChatMessage | None:
+    return next((m for m in reversed(messages) if m.role == role), None)
+
+
+class ScriptedEngine:
+    """Scripted replies at ``tokens_per_second``; a cold load takes ``load_seconds``."""
+
+    IMAGE_TOKENS = 256
+    """Prompt tokens charged per image, roughly what gemma3's projector produces."""
+
+    def __init__(self, *, tokens_per_second: float = 0.0, load_seconds: float = 0.0) -> None:
+        self._delay = 1.0 / tokens_per_second if tokens_per_second > 0 else 0.0
+        self._load_seconds = load_seconds
+
+    async def load(self, card: ModelCard, options: Mapping[str, JsonValue]) -> float:
+        """Pretend to read weights for ``load_seconds``."""
+        if self._load_seconds > 0:
+            await asyncio.sleep(self._load_seconds)
+        return self._load_seconds
+
+    async def unload(self, card: ModelCard) -> None:
+        """Nothing to free."""
+
+    async def embed(self, card: ModelCard, texts: Sequence[str]) -> list[Embedding]:
+        """A vector seeded by the text's hash: same text, same vector, any process."""
+        out: list[Embedding] = []
+        for text in texts:
+            seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+            rng = random.Random(seed)
+            vector = [rng.gauss(0.0, 1.0) for _ in range(card.embedding_length)]
+            out.append(Embedding(vector=vector, tokens=max(1, count_tokens(text))))
+        return out
+
+    async def generate(
+        self, card: ModelCard, request: GenerationRequest
+    ) -> AsyncIterator[Piece | Finish]:
+        """Stream thinking, then content or a tool call, then a :class:`Finish`."""
+        prompt_tokens = sum(count_tokens(m.content) for m in request.messages)
+        prompt_tokens += self.IMAGE_TOKENS * len(request.images)
+        options = request.options
+        limit = options.get("num_predict")
+        budget = int(limit) if isinstance(limit, int | float) and limit > 0 else None
+        emitted = 0
+
+        if request.think:
+            for token in split_tokens(self._thinking(request)):
+                if budget is not None and emitted >= budget:
+                    yield Finish("length", prompt_tokens)
+                    return
+                await self._pace()
+                emitted += 1
+                yield Piece(thinking=token)
+
+        call = self._tool_call(request)
+        if call is not None:
+            await self._pace()
+            yield Piece(tool_calls=(call,))
+            yield Finish("stop", prompt_tokens)
+            return
+
+        text = self._reply(request)
+        reason: str = "stop"
+        stops = options.get("stop")
+        if isinstance(stops, list):
+            cut = min((i for s in stops if s and (i := text.find(str(s))) >= 0), default=-1)
+            if cut >= 0:
+                text = text[:cut]
+        for token in split_tokens(text):
+            if budget is not None and emitted >= budget:
+                reason = "length"
+                break
+            await self._pace()
+            emitted += 1
+            yield Piece(content=token)
+        yield Finish("length" if reason == "length" else "stop", prompt_tokens)
+
+    async def _pace(self) -> None:
+        # sleep(0) still yields, so a fast stream never starves other requests.
+        await asyncio.sleep(self._delay)
+
+    @staticmethod
+    def _quote(request: GenerationRequest) -> str:
+        last = request.messages[-1] if request.messages else None
+        if last is not None and last.role == "tool":
+            return last.content
+        user = _last(request.messages, "user")
+        return user.content if user else ""
+
+    def _reply(self, request: GenerationRequest) -> str:
+        last = request.messages[-1] if request.messages else None
+        if last is not None and last.role == "tool":
+            who = f" {last.tool_name}" if last.tool_name else ""
+            text = f'Tool{who} returned: "{last.content}".'
+        else:
+            text = f'You said: "{self._quote(request)}".'
+        system = _last(request.messages, "system")
+        if system is not None and system.content:
+            text += f' System said: "{system.content}".'
+        if request.images:
+            listed = " ".join(
+                f"{i}) {img.format} {img.width}x{img.height}"
+                for i, img in enumerate(request.images, start=1)
+            )
+            text += f" Images received: {listed}."
+        if request.format == "json":
+            return json.dumps({"response": text})
+        if isinstance(request.format, Mapping):
+            return json.dumps(instance_for(request.format, self._quote(request)))
+        return text
+
+    def _thinking(self, request: GenerationRequest) -> str:
+        level = request.think if isinstance(request.think, str) else "default"
+        return (
+            f'The user wrote "{self._quote(request)}". '
+            f"I will quote it back (thinking effort: {level})."
+        )
+
+    def _tool_call(self, request: GenerationRequest) -> ToolCall | None:
+        """Call a tool the last user message names; never loop after a tool result."""
+        if not request.tools or not request.messages or request.messages[-1].role != "user":
+            return None
+        text = request.messages[-1].content.lower()
+        for tool in request.tools:
+            function = tool.get("function")
+            if not isinstance(function, Mapping):
+                continue
+            name = function.get("name")
+            if isinstance(name, str) and name and name.lower() in text:
+                params = function.get("parameters")
+                schema = params if isinstance(params, Mapping) else {"type": "object"}
+                args = instance_for(schema, request.messages[-1].content)
+                return ToolCall(name=name, arguments=args if isinstance(args, dict) else {})
+        return None
