@@ -22,6 +22,7 @@ from .api import (
     stream_chat,
     version,
 )
+from .batch import abatch, batch  # registers the ``df.ollama`` accessor
 from .domain import (
     ChatMessage,
     ChatResult,
@@ -30,7 +31,9 @@ from .domain import (
     OllamaNbError,
     ServerUnavailableError,
 )
+from .notebook.extension import load_ipython_extension, unload_ipython_extension
 from .runtime import get_runtime
+from .telemetry import metrics, report
 
 __all__ = [
     "ChatMessage",
@@ -40,9 +43,11 @@ __all__ = [
     "OllamaNbError",
     "ServerUnavailableError",
     "__version__",
+    "abatch",
     "achat",
     "aembed",
     "agenerate",
+    "batch",
     "chat",
     "configure",
     "copy",
@@ -50,10 +55,14 @@ __all__ = [
     "embed",
     "generate",
     "get_runtime",
+    "load_ipython_extension",
+    "metrics",
     "models",
     "ps",
     "pull",
+    "report",
     "show",
     "stream_chat",
+    "unload_ipython_extension",
     "version",
 ]

@@ -7,7 +7,6 @@ async cell. All of them use the process-wide settings, client and metrics.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -51,19 +50,17 @@ def resolve_model(model: str | None, runtime: Runtime | None = None) -> ModelNam
 
 
 def encode_images(images: Sequence[object] | None) -> tuple[str, ...]:
-    """Base64 text for Ollama from bytes or base64 strings (a ``data:`` prefix is stripped)."""
-    encoded: list[str] = []
-    for image in images or ():
-        if isinstance(image, bytes | bytearray | memoryview):
-            encoded.append(base64.b64encode(bytes(image)).decode("ascii"))
-        elif isinstance(image, str):
-            encoded.append(image.split(",", 1)[1] if image.startswith("data:") else image)
-        else:
-            raise InvalidInputError(
-                f"Cannot send an image of type {type(image).__name__} as is.",
-                hint="Pass bytes or base64 text.",
-            )
-    return tuple(encoded)
+    """Base64 text for Ollama from any image source, shrunk and cached by ``ollama_nb.vision``.
+
+    PIL images, paths, bytes, base64 text or ``data:`` URLs (the prefix Ollama
+    rejects is dropped), NumPy arrays, matplotlib figures and IPython images
+    all go through the same pipeline the ``%%chat --image`` magic uses.
+    """
+    if not images:
+        return ()
+    from .vision import prepare_images
+
+    return tuple(image.to_base64() for image in prepare_images(list(images)))
 
 
 def _options(
@@ -160,9 +157,24 @@ async def _complete_with_hints(
     accumulator: ReplyAccumulator | None,
 ) -> ChatResult:
     try:
+        if request.image_count:
+            await _require_vision(ports, request.model)
         return await use_cases.complete(ports, request, on_chunk=on_chunk, accumulator=accumulator)
     except ModelNotFoundError as exc:
         raise await use_cases.with_suggestions(ports, exc) from None
+
+
+#: (host, model) pairs whose /api/show said they accept images; asked once per process.
+_vision_models: set[tuple[str, str]] = set()
+
+
+async def _require_vision(ports: use_cases.Ports, model: ModelName) -> None:
+    """Refuse images for a text-only model before uploading them, naming ones that can see."""
+    key = (ports.gateway.host, model.canonical)
+    if key in _vision_models:
+        return
+    await use_cases.require_capability(ports, model, "vision")
+    _vision_models.add(key)
 
 
 def chat(

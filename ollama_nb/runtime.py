@@ -9,6 +9,7 @@ and the client is built on first use.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 
 from .application.ports import Clock, GateStats, MetricsSink
 from .application.use_cases import Ports
+from .domain import CircuitOpenError, ServerUnavailableError
 from .infrastructure.clock import SystemClock
 from .infrastructure.event_sinks import FanOut, JsonRequestLog, RecentEvents
 from .infrastructure.gate import SlotGate
@@ -55,6 +57,7 @@ class Runtime:
             limit=self._settings.effective_parallel,
             vision_limit=self._settings.vision_parallel,
         )
+        self._telemetry_attached = False
         self._lock = threading.Lock()
 
     # --- settings ----------------------------------------------------------------
@@ -72,6 +75,8 @@ class Runtime:
         self.gate.resize(new.effective_parallel, new.vision_parallel)
         if (old.request_log, old.data_dir) != (new.request_log, new.data_dir):
             self._close_request_log()
+        if old.data_dir != new.data_dir or old.history != new.history:
+            self._telemetry_attached = False
         return new
 
     # --- adapters ------------------------------------------------------------------
@@ -116,6 +121,11 @@ class Runtime:
 
     @property
     def ports(self) -> Ports:
+        if not self._telemetry_attached:
+            from . import telemetry
+
+            telemetry.attach(self)  # idempotent; follows a data_dir change
+            self._telemetry_attached = True
         return Ports(
             gateway=self.gateway,
             gate=self.gate,
@@ -131,12 +141,37 @@ class Runtime:
     # --- running work on the background loop ------------------------------------
 
     def run(self, work: Callable[[Ports], Coroutine[Any, Any, T]]) -> T:
-        """Run a use case from synchronous code (magics, widgets callbacks, the sync API)."""
+        """Run a use case from synchronous code (magics, widgets callbacks, the sync API).
+
+        If nothing answers at a local host and auto-start is on, the server
+        manager starts ``ollama serve`` and the work is tried once more.
+        """
+        try:
+            return self.loop.run(work(self.ports))
+        except ServerUnavailableError as exc:
+            if isinstance(exc, CircuitOpenError) or not self._auto_started():
+                raise
         return self.loop.run(work(self.ports))
 
     async def arun(self, work: Callable[[Ports], Coroutine[Any, Any, T]]) -> T:
         """Run a use case from an async cell without touching the kernel's loop."""
+        try:
+            return await self.loop.arun(work(self.ports))
+        except ServerUnavailableError as exc:
+            if isinstance(exc, CircuitOpenError) or not await asyncio.to_thread(self._auto_started):
+                raise
         return await self.loop.arun(work(self.ports))
+
+    def _auto_started(self) -> bool:
+        """Start the local server when allowed; True if one answers now."""
+        if self.loop.in_loop_thread():
+            return False  # starting blocks for seconds: never on the shared loop
+        from .server import ensure_running
+
+        started = ensure_running(self)
+        if started:
+            self.gateway.breaker.reset()
+        return started
 
     def iterate(self, work: Callable[[Ports], AsyncIterator[T]]) -> Iterator[T]:
         return self.loop.iterate(work(self.ports))

@@ -177,6 +177,7 @@ async def embed(ports: Ports, request: EmbedRequest) -> EmbedResult:
             total_ns=result.timings.total_ns,
             load_ns=result.timings.load_ns,
             prompt_eval_count=result.timings.prompt_eval_count,
+            retries=result.timings.retries,
             latency_s=ports.clock.monotonic() - t0,
             queue_wait_s=waited,
         )

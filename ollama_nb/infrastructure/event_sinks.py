@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
-import logging.handlers
-import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TextIO
 
 from ..application.ports import MetricsSink
 from ..domain import RequestEvent
@@ -45,46 +44,58 @@ def event_log_record(event: RequestEvent) -> dict[str, object]:
 
 
 class JsonRequestLog:
-    """One JSON line per request in a rotating file (``requests.log`` in the data dir)."""
+    """One JSON line per request in a rotating file (``requests.log`` in the data dir).
+
+    Written on the caller's thread with a plain buffered append: a logging queue
+    with a listener thread competed with the event loop for the GIL and cost
+    milliseconds per request in the client benchmark, and ``logging``'s rotating
+    handler stats the file on every line. Here the size is tracked in memory and
+    the file rotated when it passes ``max_bytes`` (``requests.log.1`` … ``.N``).
+    """
 
     def __init__(self, path: Path, *, max_bytes: int = 2_000_000, backups: int = 3) -> None:
         self.path = path
         self._max_bytes = max_bytes
         self._backups = backups
-        self._queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        self._logger = logging.getLogger(f"ollama_nb.requests.{id(self)}")
-        self._logger.propagate = False
-        self._logger.setLevel(logging.INFO)
-        self._listener: logging.handlers.QueueListener | None = None
+        self._file: TextIO | None = None
+        self._size = 0
         self._lock = threading.Lock()
 
-    def _start(self) -> None:
-        with self._lock:
-            if self._listener is not None:
-                return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            handler = logging.handlers.RotatingFileHandler(
-                self.path, maxBytes=self._max_bytes, backupCount=self._backups, encoding="utf-8"
-            )
-            handler.setFormatter(logging.Formatter("%(message)s"))
-            self._listener = logging.handlers.QueueListener(self._queue, handler)
-            self._listener.start()
-            self._logger.addHandler(logging.handlers.QueueHandler(self._queue))
-
     def record(self, event: RequestEvent) -> None:
-        if self._listener is None:
-            self._start()
-        self._logger.info(json.dumps(event_log_record(event), separators=(",", ":")))
+        line = json.dumps(event_log_record(event), separators=(",", ":")) + "\n"
+        with self._lock:
+            if self._file is None:
+                self._open()
+            assert self._file is not None
+            self._file.write(line)
+            self._file.flush()
+            self._size += len(line)
+            if self._size >= self._max_bytes:
+                self._rotate()
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("a", encoding="utf-8")
+        self._size = self._file.tell()
+
+    def _rotate(self) -> None:
+        assert self._file is not None
+        self._file.close()
+        for index in range(self._backups - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{index}")
+            if older.exists():
+                older.replace(self.path.with_name(f"{self.path.name}.{index + 1}"))
+        if self._backups > 0:
+            self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+        else:
+            self.path.unlink()
+        self._open()
 
     def close(self) -> None:
         with self._lock:
-            if self._listener is not None:
-                self._listener.stop()
-                for handler in self._listener.handlers:
-                    handler.close()
-                self._listener = None
-            for handler in list(self._logger.handlers):
-                self._logger.removeHandler(handler)
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
 
 class RecentEvents:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import replace
 from typing import Any
@@ -366,8 +367,13 @@ async def _error_message(response: httpx.Response) -> str:
 
 
 def _describe(exc: Exception) -> str:
+    cause: BaseException | None = exc
+    while cause is not None:  # httpx hides the OS error a few causes down
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror):
+            return "host name not found"
+        cause = cause.__cause__ or cause.__context__
     text = str(exc).strip()
     name = type(exc).__name__
-    if isinstance(exc, httpx.ConnectError) and ("refused" in text.lower() or "Errno 111" in text):
-        return "connection refused"
     return f"{name}: {text}" if text else name

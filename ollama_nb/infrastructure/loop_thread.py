@@ -21,6 +21,7 @@ T = TypeVar("T")
 _DONE = object()
 #: How long an interrupted task may take to unwind before we give up waiting.
 CANCEL_GRACE_S = 5.0
+_POLL_S = 0.1
 
 
 class LoopThread:
@@ -69,7 +70,13 @@ class LoopThread:
 
         future = self.submit(guarded())
         try:
-            return future.result()
+            while True:
+                # Short waits so an interrupt is seen even when the signal lands in
+                # another thread (a blocked lock wait is not always woken by it).
+                try:
+                    return future.result(timeout=_POLL_S)
+                except concurrent.futures.TimeoutError:
+                    continue
         except KeyboardInterrupt:
             future.cancel()
             finished.wait(CANCEL_GRACE_S)
@@ -106,7 +113,10 @@ class LoopThread:
         future = self.submit(pump())
         try:
             while True:
-                item = items.get()
+                try:
+                    item = items.get(timeout=_POLL_S)
+                except queue.Empty:
+                    continue
                 if item is _DONE:
                     break
                 if isinstance(item, _Failure):

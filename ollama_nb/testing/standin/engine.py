@@ -8,7 +8,7 @@ engine per model from :attr:`ModelCard.engine`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -54,6 +54,8 @@ class GenerationRequest:
     think: bool | str = False
     tools: tuple[Mapping[str, JsonValue], ...] = ()
     raw: bool = False
+    truncate: bool = True
+    """Ollama's ``truncate``: shorten a prompt longer than the context (else answer 400)."""
 
     @property
     def images(self) -> tuple[ImageInfo, ...]:
@@ -80,10 +82,17 @@ class Piece:
 
 @dataclass(frozen=True, slots=True)
 class Finish:
-    """The last item of a generation: why it stopped and how long the prompt was."""
+    """The last item of a generation: why it stopped and how long the prompt was.
+
+    An engine that measures itself (a real model) also reports its token count and its
+    prompt-eval and eval seconds; the HTTP layer uses them instead of its own clock.
+    """
 
     done_reason: Literal["stop", "length"]
     prompt_tokens: int
+    eval_tokens: int | None = None
+    prompt_eval_s: float | None = None
+    eval_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +116,7 @@ class Engine(Protocol):
 
     def generate(
         self, card: ModelCard, request: GenerationRequest
-    ) -> AsyncIterator[Piece | Finish]:
+    ) -> AsyncGenerator[Piece | Finish, None]:
         """Yield pieces, thinking first, then exactly one :class:`Finish`."""
         ...
 

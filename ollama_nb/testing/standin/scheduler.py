@@ -99,16 +99,14 @@ class Loaded:
     keep_alive_s: float
     context_length: int
     in_use: int = 0
+    ready: bool = False
     expires_at: float = math.inf
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def expires_wall(self) -> datetime:
         """``expires_at`` as wall-clock time for ``/api/ps``."""
         now = datetime.now(UTC)
-        if self.in_use:
-            remaining = self.keep_alive_s
-        else:
-            remaining = self.expires_at - time.monotonic()
+        remaining = self.keep_alive_s if self.in_use else self.expires_at - time.monotonic()
         if math.isinf(remaining):
             return now + _FOREVER_WALL
         return now + timedelta(seconds=max(0.0, remaining))

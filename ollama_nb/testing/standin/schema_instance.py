@@ -73,12 +73,12 @@ class SchemaInstanceBuilder:
         for key in ("allOf",):
             parts = schema.get(key)
             if isinstance(parts, Sequence) and parts:
-                merged: dict[str, JsonValue] = {k: v for k, v in schema.items() if k != key}
+                combined: dict[str, JsonValue] = {k: v for k, v in schema.items() if k != key}
                 for part in parts:
                     if isinstance(part, Mapping):
                         target = self._resolve(str(part["$ref"])) if "$ref" in part else part
-                        merged.update(target)
-                return self._value(merged, depth + 1, name)
+                        combined.update(target)
+                return self._value(combined, depth + 1, name)
         for key in ("anyOf", "oneOf"):
             options = schema.get(key)
             if isinstance(options, Sequence) and options:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import random
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 
 from .catalogue import ModelCard
 from .engine import ChatMessage, Embedding, Finish, GenerationRequest, JsonValue, Piece, ToolCall
@@ -66,7 +66,7 @@ class ScriptedEngine:
 
     async def generate(
         self, card: ModelCard, request: GenerationRequest
-    ) -> AsyncIterator[Piece | Finish]:
+    ) -> AsyncGenerator[Piece | Finish, None]:
         """Stream thinking, then content or a tool call, then a :class:`Finish`."""
         prompt_tokens = sum(count_tokens(m.content) for m in request.messages)
         prompt_tokens += self.IMAGE_TOKENS * len(request.images)
@@ -80,14 +80,14 @@ class ScriptedEngine:
                 if budget is not None and emitted >= budget:
                     yield Finish("length", prompt_tokens)
                     return
-                await self._pace()
                 emitted += 1
                 yield Piece(thinking=token)
+                await self._pace()
 
         call = self._tool_call(request)
         if call is not None:
-            await self._pace()
             yield Piece(tool_calls=(call,))
+            await self._pace()
             yield Finish("stop", prompt_tokens)
             return
 
@@ -102,13 +102,14 @@ class ScriptedEngine:
             if budget is not None and emitted >= budget:
                 reason = "length"
                 break
-            await self._pace()
             emitted += 1
             yield Piece(content=token)
+            await self._pace()
         yield Finish("length" if reason == "length" else "stop", prompt_tokens)
 
     async def _pace(self) -> None:
-        # sleep(0) still yields, so a fast stream never starves other requests.
+        # Paced after each token: the first arrives at once, the rest at the configured
+        # rate. sleep(0) still yields, so a fast stream never starves other requests.
         await asyncio.sleep(self._delay)
 
     @staticmethod

@@ -1,0 +1,28 @@
+"""Run one prompt over every row of a DataFrame: concurrent, resumable, structured.
+
+Importing this package registers the ``df.ollama`` accessor (and imports pandas).
+
+    result = df.ollama.chat("Sentiment of: {review}", model="llama3.2", checkpoint="run.db")
+    result = ollama_nb.batch(df, "Sentiment of: {review}", schema=Review)
+"""
+
+from . import accessor as _accessor  # registers df.ollama
+from .api import SUMMARY_KEY, abatch, batch
+from .embed import aembed_column, embed_column
+from .results import BatchSummary
+from .schema import OutputSchema, ReplyValidationError
+from .template import PromptTemplate
+
+__all__ = [
+    "SUMMARY_KEY",
+    "BatchSummary",
+    "OutputSchema",
+    "PromptTemplate",
+    "ReplyValidationError",
+    "abatch",
+    "aembed_column",
+    "batch",
+    "embed_column",
+]
+
+del _accessor

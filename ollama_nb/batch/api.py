@@ -1,0 +1,250 @@
+"""``ollama_nb.batch(df, ...)``: one prompt over every row, returning a new DataFrame.
+
+Everything that can be wrong with the call (unknown columns in the template, a
+bad schema, unknown options, a column-name clash, an unusable checkpoint path)
+is checked here, before the first request, so a mistake costs a second and not
+a thousand failed rows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..api import resolve_model
+from ..domain import GenerationOptions, InvalidInputError, KeepAlive, Think, validate_think
+from ..runtime import Runtime, get_runtime
+from .checkpoint import Checkpoint
+from .driver import run_awaiting, run_blocking
+from .progress import Progress
+from .results import META_COLUMNS
+from .runner import BatchRun, BatchSpec
+from .schema import OutputSchema
+from .template import PromptTemplate
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Kind = Literal["chat", "generate"]
+Template = str | Callable[[Any], object]
+#: Retries per row after its first try, for errors a second try can fix.
+DEFAULT_RETRIES = 2
+SUMMARY_KEY = "ollama_batch"
+
+
+def batch(
+    df: pd.DataFrame,
+    template: Template,
+    *,
+    kind: Kind = "chat",
+    model: str | None = None,
+    system: str | None = None,
+    images: Hashable | None = None,
+    schema: object = None,
+    options: Mapping[str, Any] | GenerationOptions | None = None,
+    think: Think | None = None,
+    keep_alive: str | float | None = None,
+    concurrency: int | None = None,
+    retries: int = DEFAULT_RETRIES,
+    max_errors: int | None = None,
+    checkpoint: str | None = None,
+    progress: bool = True,
+    prefix: str = "",
+) -> pd.DataFrame:
+    """Send ``template`` rendered for every row of ``df``; return ``df`` plus answer columns.
+
+    ``template`` is text with ``{column}`` placeholders (``{{`` for a literal
+    brace) or a function ``row -> prompt``. ``images`` names a column of image
+    sources (paths, bytes, PIL images, arrays, or lists of them) for a vision
+    model. ``schema`` (a pydantic model or a JSON schema of an object) is sent
+    as Ollama's ``format``; each reply is validated and its fields become typed
+    columns. ``concurrency`` defaults to the server's parallel slots (the gate's
+    limit): more only queues at the server. ``checkpoint`` is a file that keeps
+    finished rows, so the same call after a crash or interrupt only runs the
+    rest. Interrupting returns the frame with unfinished rows marked
+    ``status == "not run"``.
+
+    Works in a plain cell and in an async cell; ``await abatch(...)`` keeps an
+    async cell's event loop free while the rows run.
+    """
+    runtime = get_runtime()
+    run = BatchRun(df, _spec(df, template, locals(), runtime))
+    bar = Progress(len(df), enabled=progress, description=f"{kind} {run.spec.model.value}")
+    started = time.monotonic()
+    try:
+        interrupted = run_blocking(runtime, run.run(runtime.ports), lambda: _show(bar, run))
+    finally:
+        bar.close()
+    return _finish(run, interrupted, time.monotonic() - started, prefix, progress)
+
+
+async def abatch(
+    df: pd.DataFrame,
+    template: Template,
+    *,
+    kind: Kind = "chat",
+    model: str | None = None,
+    system: str | None = None,
+    images: Hashable | None = None,
+    schema: object = None,
+    options: Mapping[str, Any] | GenerationOptions | None = None,
+    think: Think | None = None,
+    keep_alive: str | float | None = None,
+    concurrency: int | None = None,
+    retries: int = DEFAULT_RETRIES,
+    max_errors: int | None = None,
+    checkpoint: str | None = None,
+    progress: bool = True,
+    prefix: str = "",
+) -> pd.DataFrame:
+    """``batch`` for async cells: ``result = await ollama_nb.abatch(df, ...)``."""
+    runtime = get_runtime()
+    run = BatchRun(df, _spec(df, template, locals(), runtime))
+    bar = Progress(len(df), enabled=progress, description=f"{kind} {run.spec.model.value}")
+    started = time.monotonic()
+    try:
+        interrupted = await run_awaiting(runtime, run.run(runtime.ports), lambda: _show(bar, run))
+    finally:
+        bar.close()
+    return _finish(run, interrupted, time.monotonic() - started, prefix, progress)
+
+
+def _show(bar: Progress, run: BatchRun) -> None:
+    r = run.results
+    bar.update(r.finished, r.failed, r.eval_token_total)
+
+
+def _finish(
+    run: BatchRun, interrupted: bool, wall_s: float, prefix: str, verbose: bool
+) -> pd.DataFrame:
+    results = run.results
+    stopped = "interrupted" if interrupted else run.stopped
+    if run.fatal is not None and results.ok + results.cached == 0 and not interrupted:
+        raise run.fatal
+    if stopped is not None:
+        results.mark_unfinished(stopped)
+    summary = results.summary(wall_s, stopped)
+    frame = results.to_frame(run.frame, prefix)
+    frame.attrs[SUMMARY_KEY] = summary.as_dict()
+    if verbose:
+        print(summary.line())
+    return frame
+
+
+def _spec(
+    df: pd.DataFrame, template: Template, given: Mapping[str, Any], runtime: Runtime
+) -> BatchSpec:
+    import pandas as pd
+
+    if not isinstance(df, pd.DataFrame):
+        raise InvalidInputError(f"batch needs a pandas DataFrame, got {type(df).__name__}.")
+    kind = given["kind"]
+    if kind not in ("chat", "generate"):
+        raise InvalidInputError(f"kind must be 'chat' or 'generate', got {kind!r}.")
+    columns = list(df.columns)
+    if isinstance(template, str):
+        parsed = PromptTemplate.parse(template, columns)
+        _require_unique(df, parsed.columns)
+        prompt: PromptTemplate | Callable[[Any], object] = parsed
+    elif callable(template):
+        prompt = template
+    else:
+        raise InvalidInputError(
+            f"template must be text with {{column}} placeholders or a function row -> prompt, "
+            f"got {type(template).__name__}."
+        )
+    images = given["images"]
+    if images is not None:
+        if images not in df.columns:
+            raise InvalidInputError(
+                f"images={images!r} is not a column (columns: {', '.join(map(str, columns[:12]))})."
+            )
+        _require_unique(df, (images,))
+    schema = OutputSchema.from_user(given["schema"]) if given["schema"] is not None else None
+    _check_names(df, schema, given["prefix"])
+    model = resolve_model(given["model"], runtime)
+    options = given["options"]
+    chosen = (
+        options
+        if isinstance(options, GenerationOptions)
+        else GenerationOptions.from_mapping(options)
+    )
+    keep_alive = (
+        given["keep_alive"] if given["keep_alive"] is not None else runtime.settings.keep_alive
+    )
+    concurrency = given["concurrency"]
+    if concurrency is None:
+        concurrency = runtime.gate.stats().limit
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise InvalidInputError(f"concurrency must be a whole number >= 1, got {concurrency!r}.")
+    retries = given["retries"]
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise InvalidInputError(f"retries must be a whole number >= 0, got {retries!r}.")
+    max_errors = given["max_errors"]
+    if max_errors is not None and (
+        isinstance(max_errors, bool) or not isinstance(max_errors, int) or max_errors < 0
+    ):
+        raise InvalidInputError(
+            f"max_errors must be a whole number >= 0 or None, got {max_errors!r}."
+        )
+    checkpoint = given["checkpoint"]
+    if checkpoint is not None:
+        Checkpoint(checkpoint).close()  # fail now on a bad path, not on the first row
+        checkpoint = str(checkpoint)
+    return BatchSpec(
+        kind=kind,
+        prompt=prompt,
+        model=model,
+        options=runtime.settings.generation_options.merged(chosen),
+        concurrency=concurrency,
+        retries=retries,
+        retry_backoff_s=runtime.settings.retry_backoff_s,
+        system=given["system"],
+        schema=schema,
+        think=validate_think(given["think"]),
+        keep_alive=None if keep_alive is None else KeepAlive(keep_alive),
+        images=images,
+        max_errors=max_errors,
+        checkpoint=checkpoint,
+    )
+
+
+def _require_unique(df: pd.DataFrame, used: tuple[Hashable, ...]) -> None:
+    names: list[Hashable] = list(df.columns)
+    for column in used:
+        count = names.count(column)
+        if count > 1:
+            raise InvalidInputError(
+                f"The frame has {count} columns named {column!r}; the batch reads it, "
+                "so it must be unique.",
+                hint="Rename the duplicates first (df.columns = [...]).",
+            )
+
+
+def added_columns(schema: OutputSchema | None, prefix: str) -> list[str]:
+    names = ["response", *(schema.fields if schema else ()), *META_COLUMNS]
+    return [prefix + n for n in names]
+
+
+def _check_names(df: pd.DataFrame, schema: OutputSchema | None, prefix: object) -> None:
+    if not isinstance(prefix, str):
+        raise InvalidInputError(f"prefix must be text, got {type(prefix).__name__}.")
+    added = added_columns(schema, prefix)
+    seen: set[str] = set()
+    for name in added:
+        if name in seen:
+            raise InvalidInputError(
+                f"The schema field {name!r} clashes with a column the batch adds.",
+                hint="Rename that field: the batch adds "
+                + ", ".join(["response", *META_COLUMNS])
+                + ".",
+            )
+        seen.add(name)
+    clashes = [n for n in added if n in df.columns]
+    if clashes:
+        raise InvalidInputError(
+            f"The frame already has column(s) {', '.join(map(repr, clashes))} that the batch "
+            "would add.",
+            hint="Pass prefix='llm_' (any text) to name the new columns apart, or drop them first.",
+        )

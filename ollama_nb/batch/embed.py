@@ -1,0 +1,258 @@
+"""``df.ollama.embed(column)``: one vector per row, in a new column.
+
+Ollama's ``/api/embed`` takes many texts per request, so rows travel in groups
+of ``batch_size``; groups run concurrently through the same gate as chats. A
+group that fails after its retries marks its rows with the error and the rest
+carry on. Missing texts get no vector (and say so) instead of an empty string's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Hashable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from ..api import resolve_model
+from ..application import use_cases
+from ..domain import EmbedRequest, InvalidInputError, ModelName, OllamaNbError
+from ..infrastructure.resilience import RetryPolicy
+from ..runtime import Runtime, get_runtime
+from .driver import run_awaiting, run_blocking
+from .progress import Progress
+from .results import BatchSummary, attach
+from .runner import FATAL_ERRORS, PERMANENT_ERRORS
+from .template import is_missing
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+SUMMARY_KEY = "ollama_embed"
+
+
+class EmbedRun:
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        column: Hashable,
+        model: ModelName,
+        *,
+        dimensions: int | None,
+        batch_size: int,
+        concurrency: int,
+        retries: int,
+        backoff_s: float,
+    ) -> None:
+        self.frame = frame
+        self.column = column
+        self.model = model
+        self.dimensions = dimensions
+        self.batch_size = batch_size
+        self.concurrency = concurrency
+        self.retries = retries
+        self._policy = RetryPolicy(retries, backoff_s, max(backoff_s * 16, 0.01))
+        n = len(frame)
+        self.vectors: list[np.ndarray[Any, Any] | None] = [None] * n
+        self.errors: list[str | None] = [None] * n
+        self.ok = self.failed = self.skipped = 0
+        self.tokens = 0
+        self.stopped: str | None = None
+        self.fatal: OllamaNbError | None = None
+        self._groups = self._texts()
+
+    def _texts(self) -> Iterator[list[tuple[int, str]]]:
+        group: list[tuple[int, str]] = []
+        series = self.frame[self.column]
+        for start in range(0, len(series), 1024):
+            for offset, value in enumerate(series.iloc[start : start + 1024].tolist()):
+                pos = start + offset
+                if is_missing(value) or (isinstance(value, str) and not value.strip()):
+                    self.errors[pos] = f"skipped: no text in column {self.column!r}"
+                    self.skipped += 1
+                    continue
+                group.append((pos, value if isinstance(value, str) else str(value)))
+                if len(group) == self.batch_size:
+                    yield group
+                    group = []
+        if group:
+            yield group
+
+    @property
+    def finished(self) -> int:
+        return self.ok + self.failed + self.skipped
+
+    async def run(self, ports: use_cases.Ports) -> None:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(self.concurrency):
+                group.create_task(self._worker(ports))
+
+    async def _worker(self, ports: use_cases.Ports) -> None:
+        import numpy as np
+
+        for group in self._groups:
+            if self.stopped is not None:
+                return
+            request = EmbedRequest(
+                model=self.model, inputs=tuple(t for _, t in group), dimensions=self.dimensions
+            )
+            attempt = 0
+            while True:
+                try:
+                    result = await use_cases.embed(ports, request)
+                    break
+                except OllamaNbError as exc:
+                    fatal = isinstance(exc, FATAL_ERRORS)
+                    if fatal or isinstance(exc, PERMANENT_ERRORS) or attempt >= self.retries:
+                        for pos, _ in group:
+                            self.errors[pos] = str(exc)
+                        self.failed += len(group)
+                        if fatal and self.stopped is None:
+                            self.stopped, self.fatal = exc.message, exc
+                        result = None
+                        break
+                    await asyncio.sleep(self._policy.delay(attempt))
+                    attempt += 1
+            if result is None:
+                continue
+            self.tokens += result.timings.prompt_eval_count
+            for (pos, _), vector in zip(group, result.embeddings, strict=True):
+                self.vectors[pos] = np.asarray(vector, dtype=np.float32)
+            self.ok += len(group)
+
+    def summary(self, wall_s: float, stopped: str | None) -> BatchSummary:
+        return BatchSummary(
+            rows=len(self.frame),
+            ok=self.ok,
+            failed=self.failed,
+            cached=0,
+            skipped=self.skipped,
+            not_run=len(self.frame) - self.finished,
+            deduplicated=0,
+            wall_s=wall_s,
+            eval_tokens=0,
+            stopped=stopped,
+        )
+
+
+def _build(
+    df: pd.DataFrame,
+    column: Hashable,
+    runtime: Runtime,
+    model: str | None,
+    dimensions: int | None,
+    batch_size: int,
+    concurrency: int | None,
+    retries: int,
+    output: str,
+) -> EmbedRun:
+    import pandas as pd
+
+    if not isinstance(df, pd.DataFrame):
+        raise InvalidInputError(f"embed needs a pandas DataFrame, got {type(df).__name__}.")
+    if column not in df.columns:
+        raise InvalidInputError(
+            f"No column {column!r} to embed (columns: {', '.join(map(str, list(df.columns)[:12]))})."
+        )
+    for name in (output, f"{output}_error"):
+        if name in df.columns:
+            raise InvalidInputError(
+                f"The frame already has a column {name!r}.",
+                hint="Pass output='another_name' for the vectors.",
+            )
+    for label, value, low in (("batch_size", batch_size, 1), ("retries", retries, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise InvalidInputError(f"{label} must be a whole number >= {low}, got {value!r}.")
+    chosen = runtime.gate.stats().limit if concurrency is None else concurrency
+    if isinstance(chosen, bool) or not isinstance(chosen, int) or chosen < 1:
+        raise InvalidInputError(f"concurrency must be a whole number >= 1, got {chosen!r}.")
+    return EmbedRun(
+        df,
+        column,
+        resolve_model(model, runtime),
+        dimensions=dimensions,
+        batch_size=batch_size,
+        concurrency=chosen,
+        retries=retries,
+        backoff_s=runtime.settings.retry_backoff_s,
+    )
+
+
+def _finish(
+    run: EmbedRun, interrupted: bool, wall_s: float, output: str, verbose: bool
+) -> pd.DataFrame:
+    import numpy as np
+
+    stopped = "interrupted" if interrupted else run.stopped
+    if run.fatal is not None and run.ok == 0 and not interrupted:
+        raise run.fatal
+    if stopped is not None:
+        for pos, (vector, error) in enumerate(zip(run.vectors, run.errors, strict=True)):
+            if vector is None and error is None:
+                run.errors[pos] = f"not run: {stopped}"
+    vectors = np.empty(len(run.vectors), dtype=object)
+    for i, vector in enumerate(run.vectors):  # element-wise: one array per cell
+        vectors[i] = vector
+    import pandas as pd
+
+    frame = attach(
+        run.frame,
+        {output: vectors, f"{output}_error": pd.array(run.errors, dtype="str")},
+    )
+    summary = run.summary(wall_s, stopped)
+    frame.attrs[SUMMARY_KEY] = summary.as_dict()
+    if verbose:
+        print(summary.line())
+    return frame
+
+
+def embed_column(
+    df: pd.DataFrame,
+    column: Hashable,
+    *,
+    model: str | None = None,
+    dimensions: int | None = None,
+    batch_size: int = 32,
+    concurrency: int | None = None,
+    retries: int = 2,
+    progress: bool = True,
+    output: str = "embedding",
+) -> pd.DataFrame:
+    """``df`` plus ``output`` (a float32 vector per row) and ``{output}_error``."""
+    runtime = get_runtime()
+    run = _build(df, column, runtime, model, dimensions, batch_size, concurrency, retries, output)
+    bar = Progress(len(df), enabled=progress, description=f"embed {run.model.value}")
+    started = time.monotonic()
+    try:
+        interrupted = run_blocking(
+            runtime, run.run(runtime.ports), lambda: bar.update(run.finished, run.failed, 0)
+        )
+    finally:
+        bar.close()
+    return _finish(run, interrupted, time.monotonic() - started, output, progress)
+
+
+async def aembed_column(
+    df: pd.DataFrame,
+    column: Hashable,
+    *,
+    model: str | None = None,
+    dimensions: int | None = None,
+    batch_size: int = 32,
+    concurrency: int | None = None,
+    retries: int = 2,
+    progress: bool = True,
+    output: str = "embedding",
+) -> pd.DataFrame:
+    """``embed_column`` for async cells."""
+    runtime = get_runtime()
+    run = _build(df, column, runtime, model, dimensions, batch_size, concurrency, retries, output)
+    bar = Progress(len(df), enabled=progress, description=f"embed {run.model.value}")
+    started = time.monotonic()
+    try:
+        interrupted = await run_awaiting(
+            runtime, run.run(runtime.ports), lambda: bar.update(run.finished, run.failed, 0)
+        )
+    finally:
+        bar.close()
+    return _finish(run, interrupted, time.monotonic() - started, output, progress)

@@ -1,0 +1,331 @@
+"""The batch engine: rows in, replies out, on the shared background loop.
+
+``concurrency`` workers each take the next row, render its prompt, and send it
+through the core use case (so every row passes the concurrency gate and leaves
+a telemetry event). Rows are rendered only when a worker takes them, so nothing
+grows with the table but the result columns. A row's failure is retried, then
+recorded; it never stops the others. Errors that would fail every row (the
+server is gone, the model is not installed) stop the batch early instead of
+burning through the table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..application import use_cases
+from ..domain import (
+    BadRequestError,
+    ChatMessage,
+    ChatRequest,
+    ChatResult,
+    GenerateRequest,
+    GenerationOptions,
+    HostNotAllowedError,
+    InvalidInputError,
+    KeepAlive,
+    ModelName,
+    ModelNotFoundError,
+    OllamaNbError,
+    ServerUnavailableError,
+    Think,
+)
+from ..infrastructure.resilience import RetryPolicy
+from .checkpoint import Checkpoint, StoredReply, row_key
+from .results import RowResults
+from .schema import OutputSchema
+from .template import MissingValueError, PromptTemplate, RowFunction, is_missing, render_with
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Errors that no retry of this row can fix, and that every other row would hit too.
+FATAL_ERRORS: tuple[type[OllamaNbError], ...] = (
+    ServerUnavailableError,
+    ModelNotFoundError,
+    HostNotAllowedError,
+)
+#: Errors about this row's content: retrying sends the same bad request.
+PERMANENT_ERRORS: tuple[type[OllamaNbError], ...] = (InvalidInputError, BadRequestError)
+#: Rows rendered per slice of the frame; bounds what is held before it is sent.
+CHUNK_ROWS = 256
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSpec:
+    """Everything that decides what each row sends; built and validated before the run."""
+
+    kind: Literal["chat", "generate"]
+    prompt: PromptTemplate | RowFunction
+    model: ModelName
+    options: GenerationOptions
+    concurrency: int
+    retries: int
+    retry_backoff_s: float = 0.25
+    system: str | None = None
+    schema: OutputSchema | None = None
+    think: Think | None = None
+    keep_alive: KeepAlive | None = None
+    images: Hashable | None = None
+    max_errors: int | None = None
+    checkpoint: str | None = None
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What, besides the prompt and images, goes into each row's checkpoint key."""
+        return {
+            "kind": self.kind,
+            "model": self.model.canonical,
+            "options": self.options.to_wire(),
+            "format": dict(self.schema.json_schema) if self.schema else None,
+            "system": self.system,
+            "think": self.think,
+        }
+
+
+@dataclass(slots=True)
+class _Row:
+    pos: int
+    prompt: str
+    images: tuple[str, ...]
+    image_digests: tuple[str, ...]
+    image_bytes_saved: int
+
+
+class BatchRun:
+    """One execution of a spec over a frame; ``results`` fills in as rows finish."""
+
+    def __init__(self, frame: pd.DataFrame, spec: BatchSpec) -> None:
+        self.frame = frame
+        self.spec = spec
+        self.results = RowResults(len(frame), schema=spec.schema)
+        self.stopped: str | None = None
+        self.fatal: OllamaNbError | None = None
+        self._rows = self._positions()
+        self._inflight: dict[bytes, list[int]] = {}
+        self._answered: dict[bytes, int] = {}
+        self._policy = RetryPolicy(
+            spec.retries, spec.retry_backoff_s, max(spec.retry_backoff_s * 16, 0.01)
+        )
+
+    # --- rows ------------------------------------------------------------------------
+
+    def _positions(self) -> Iterator[tuple[int, Any]]:
+        """(position, row) pairs, sliced from the frame a chunk at a time."""
+        frame = self.frame
+        needed: list[Hashable] = []
+        if isinstance(self.spec.prompt, PromptTemplate):
+            needed.extend(self.spec.prompt.columns)
+        if self.spec.images is not None and self.spec.images not in needed:
+            needed.append(self.spec.images)
+        use_series = not isinstance(self.spec.prompt, PromptTemplate)
+        for start in range(0, len(frame), CHUNK_ROWS):
+            chunk = frame.iloc[start : start + CHUNK_ROWS]
+            if use_series:
+                for offset in range(len(chunk)):
+                    yield start + offset, chunk.iloc[offset]
+            else:
+                columns = [chunk[c].tolist() for c in needed]
+                for offset in range(len(chunk)):
+                    yield (
+                        start + offset,
+                        {c: col[offset] for c, col in zip(needed, columns, strict=True)},
+                    )
+
+    def _render(self, row: Any) -> str:
+        prompt = self.spec.prompt
+        if isinstance(prompt, PromptTemplate):
+            return prompt.render(row)
+        return render_with(prompt, row)
+
+    async def _prepare(self, pos: int, row: Any) -> _Row:
+        try:
+            prompt = self._render(row)
+        except OllamaNbError:
+            raise
+        except Exception as exc:  # the user's prompt function failed on this row
+            raise InvalidInputError(
+                f"The prompt function raised {type(exc).__name__}: {exc}"
+            ) from exc
+        if not prompt.strip():
+            raise MissingValueError("The prompt is empty.")
+        if self.spec.images is None:
+            return _Row(pos, prompt, (), (), 0)
+        cell = row[self.spec.images]
+        if not isinstance(cell, list | tuple) and is_missing(cell):
+            raise MissingValueError(f"No image in column {self.spec.images!r}.")
+        sources = list(cell) if isinstance(cell, list | tuple) else [cell]
+        from ..vision import prepare_images
+
+        prepared = await asyncio.to_thread(prepare_images, sources, model=self.spec.model.value)
+        return _Row(
+            pos,
+            prompt,
+            tuple(p.to_base64() for p in prepared),
+            tuple(p.sha256 for p in prepared),
+            sum(p.bytes_saved for p in prepared),
+        )
+
+    def _request(self, row: _Row) -> ChatRequest | GenerateRequest:
+        spec = self.spec
+        fmt = spec.schema.format if spec.schema else None
+        if spec.kind == "generate":
+            return GenerateRequest(
+                model=spec.model,
+                prompt=row.prompt,
+                system=spec.system,
+                images=row.images,
+                options=spec.options,
+                format=fmt,
+                think=spec.think,
+                keep_alive=spec.keep_alive,
+            )
+        messages = [ChatMessage("user", row.prompt, images=row.images)]
+        if spec.system is not None:
+            messages.insert(0, ChatMessage("system", spec.system))
+        return ChatRequest(
+            model=spec.model,
+            messages=tuple(messages),
+            options=spec.options,
+            format=fmt,
+            think=spec.think,
+            keep_alive=spec.keep_alive,
+        )
+
+    # --- running ---------------------------------------------------------------------
+
+    async def run(self, ports: use_cases.Ports) -> None:
+        checkpoint = Checkpoint(self.spec.checkpoint) if self.spec.checkpoint else None
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(self.spec.concurrency):
+                    group.create_task(self._worker(ports, checkpoint))
+        finally:
+            if checkpoint is not None:
+                checkpoint.close()
+
+    async def _worker(self, ports: use_cases.Ports, checkpoint: Checkpoint | None) -> None:
+        for pos, raw in self._rows:
+            if self.stopped is not None:
+                return
+            try:
+                row = await self._prepare(pos, raw)
+            except MissingValueError as exc:
+                self.results.skip(pos, exc.message)
+                continue
+            except OllamaNbError as exc:
+                self._row_failed(pos, str(exc))
+                continue
+            key = row_key(**self.spec.identity, prompt=row.prompt, image_digests=row.image_digests)
+            digest = bytes.fromhex(key)
+            if digest in self._answered:
+                self._copy(self._answered[digest], pos)
+                continue
+            if digest in self._inflight:
+                self._inflight[digest].append(pos)
+                continue
+            stored = checkpoint.get(key) if checkpoint is not None else None
+            if stored is not None:
+                self.results.record_reply(pos, status="cached", **_stored_fields(stored))
+                self._answered[digest] = pos
+                continue
+            self._inflight[digest] = waiting = [pos]
+            try:
+                await self._send(ports, row, key, checkpoint)
+            finally:
+                # Duplicates that arrived meanwhile share the outcome; if this task was
+                # cancelled they stay "not run", like every other unfinished row.
+                del self._inflight[digest]
+                if self.results.status[pos] != "not run":
+                    self._answered[digest] = pos
+                    for other in waiting[1:]:
+                        self._copy(pos, other)
+
+    async def _send(
+        self, ports: use_cases.Ports, row: _Row, key: str, checkpoint: Checkpoint | None
+    ) -> None:
+        try:
+            request = self._request(row)
+        except InvalidInputError as exc:
+            self._row_failed(row.pos, str(exc))
+            return
+        attempt = 0
+        while True:
+            try:
+                result = await use_cases.complete(
+                    ports, request, image_bytes_saved=row.image_bytes_saved
+                )
+                break
+            except FATAL_ERRORS as exc:
+                self._row_failed(row.pos, str(exc))
+                self._stop(exc)
+                return
+            except PERMANENT_ERRORS as exc:
+                self._row_failed(row.pos, str(exc))
+                return
+            except OllamaNbError as exc:
+                if attempt >= self.spec.retries or self.stopped is not None:
+                    self._row_failed(row.pos, _with_attempts(exc, attempt))
+                    return
+                await asyncio.sleep(self._policy.delay(attempt))
+                attempt += 1
+        stored = _stored_from(result)
+        if checkpoint is not None:
+            checkpoint.put(key, stored)
+        self.results.record_reply(row.pos, status="ok", **_stored_fields(stored))
+        if self.results.status[row.pos] == "failed":
+            self._count_error()
+
+    def _copy(self, source: int, pos: int) -> None:
+        self.results.copy_row(source, pos)
+        if self.results.status[pos] == "failed":
+            self._count_error()
+
+    def _row_failed(self, pos: int, message: str) -> None:
+        self.results.fail(pos, message)
+        self._count_error()
+
+    def _count_error(self) -> None:
+        limit = self.spec.max_errors
+        if limit is not None and self.results.failed > limit and self.stopped is None:
+            self.stopped = f"{self.results.failed} errors (max_errors={limit})"
+
+    def _stop(self, exc: OllamaNbError) -> None:
+        if self.stopped is None:
+            self.stopped = exc.message
+            self.fatal = exc
+
+
+def _with_attempts(exc: OllamaNbError, retries: int) -> str:
+    text = str(exc)
+    return f"{text} (after {retries} retries)" if retries else text
+
+
+def _stored_from(result: ChatResult) -> StoredReply:
+    t = result.timings
+    return StoredReply(
+        text=result.text,
+        model=result.model,
+        done_reason=result.done_reason,
+        prompt_tokens=t.prompt_eval_count,
+        eval_tokens=t.eval_count,
+        latency_s=t.latency_s,
+        ttft_s=t.ttft_s,
+        tokens_per_s=t.decode_tps,
+    )
+
+
+def _stored_fields(stored: StoredReply) -> dict[str, Any]:
+    return {
+        "text": stored.text,
+        "model": stored.model,
+        "done_reason": stored.done_reason,
+        "prompt_tokens": stored.prompt_tokens,
+        "eval_tokens": stored.eval_tokens,
+        "latency_s": stored.latency_s,
+        "ttft_s": stored.ttft_s,
+        "tokens_per_s": stored.tokens_per_s,
+    }

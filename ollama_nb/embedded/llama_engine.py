@@ -1,0 +1,421 @@
+"""The llama.cpp engine behind the stand-in's HTTP layer: real tokens, real timings.
+
+llama.cpp contexts are not thread-safe, so each loaded model owns a one-thread executor:
+every blocking call for that model (load, tokenize, prompt eval, sampling, unload) runs
+there, one after another, and tokens travel back to the event loop through a queue. A
+client that disconnects sets the request's stop flag; the worker notices before the next
+token and the next request can start (the HTTP layer's slot is already free by then).
+
+Options follow Ollama: its defaults, then the model's own parameters, then the request's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import json
+import os
+import random
+import threading
+import time
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..testing.standin.catalogue import ModelCard
+from ..testing.standin.engine import (
+    ChatMessage,
+    Embedding,
+    Finish,
+    GenerationRequest,
+    JsonValue,
+    Piece,
+)
+from ..testing.standin.wire import ApiError
+from .gguf import GgufInfo
+from .models import ModelTooLargeError, check_memory
+
+DEFAULT_NUM_CTX = 4096
+"""Ollama's default context length on small machines (the HTTP layer reports the same)."""
+
+#: Ollama's sampling defaults (api.DefaultOptions), before model and request options.
+OLLAMA_DEFAULTS: dict[str, object] = {
+    "temperature": 0.8, "top_k": 40, "top_p": 0.9, "min_p": 0.0, "repeat_penalty": 1.1,
+    "repeat_last_n": 64, "presence_penalty": 0.0, "frequency_penalty": 0.0,
+    "num_predict": -1,
+}  # fmt: skip
+#: Gemma 3's Modelfile parameters as Ollama ships them.
+GEMMA_DEFAULTS: dict[str, object] = {"temperature": 1.0, "top_k": 64, "top_p": 0.95}
+KEEP_TOKENS = 4
+"""Tokens kept from the start of a truncated prompt (BOS and the turn header)."""
+
+
+def context_error(prompt_tokens: int, num_ctx: int) -> ApiError:
+    """The 400 Ollama answers when ``truncate`` is false and the prompt does not fit."""
+    return ApiError(
+        400,
+        f"request ({prompt_tokens} tokens) exceeds the available context size "
+        f"({num_ctx} tokens), try increasing it",
+    )
+
+
+def gemma_prompt(messages: Sequence[ChatMessage]) -> str:
+    """Gemma's turn format; a system message is prepended to the next user turn."""
+    out: list[str] = []
+    system = ""
+    for m in messages:
+        if m.role == "system":
+            system = f"{system}{m.content}\n\n"
+            continue
+        role = "model" if m.role == "assistant" else "user"
+        content = m.content
+        if role == "user" and system:
+            content, system = f"{system}{content}", ""
+        out.append(f"<start_of_turn>{role}\n{content}<end_of_turn>\n")
+    if system:
+        out.append(f"<start_of_turn>user\n{system.rstrip()}<end_of_turn>\n")
+    out.append("<start_of_turn>model\n")
+    return "".join(out)
+
+
+def plain_prompt(messages: Sequence[ChatMessage]) -> str:
+    """For a GGUF with neither a known format nor a chat template: labelled lines."""
+    lines = [f"{m.role.capitalize()}: {m.content}" for m in messages]
+    return "\n".join([*lines, "Assistant:"])
+
+
+def merged_options(card: ModelCard, options: Mapping[str, JsonValue]) -> dict[str, object]:
+    """Ollama's defaults, then the model's parameters, then the request's options."""
+    merged = dict(OLLAMA_DEFAULTS)
+    if card.family.startswith("gemma"):
+        merged.update(GEMMA_DEFAULTS)
+    merged.update(options)
+    return merged
+
+
+def _num(options: Mapping[str, object], key: str, default: float) -> float:
+    value = options.get(key, default)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+
+
+def num_ctx_for(card: ModelCard, options: Mapping[str, JsonValue]) -> int:
+    """The context a load uses: the request's ``num_ctx`` or the server default."""
+    value = options.get("num_ctx")
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return int(value)
+    return min(DEFAULT_NUM_CTX, card.context_length)
+
+
+class StopFilter:
+    """Holds back text that might be the start of a stop sequence; cuts at a full match."""
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self._stops = [s for s in stops if s]
+        self._pending = ""
+
+    def feed(self, text: str) -> tuple[str, bool]:
+        """Text safe to emit now, and whether a stop sequence was reached."""
+        self._pending += text
+        cut = min((i for s in self._stops if (i := self._pending.find(s)) >= 0), default=-1)
+        if cut >= 0:
+            out, self._pending = self._pending[:cut], ""
+            return out, True
+        hold = 0
+        for s in self._stops:
+            for n in range(min(len(s) - 1, len(self._pending)), 0, -1):
+                if self._pending.endswith(s[:n]):
+                    hold = max(hold, n)
+                    break
+        out = self._pending[: len(self._pending) - hold]
+        self._pending = self._pending[len(out) :]
+        return out, False
+
+    def flush(self) -> str:
+        out, self._pending = self._pending, ""
+        return out
+
+
+@dataclass(slots=True)
+class _Loaded:
+    llama: Any
+    num_ctx: int
+    memory_bytes: int
+    executor: ThreadPoolExecutor
+
+
+@dataclass(slots=True)
+class _Run:
+    """One generation's channel between the worker thread and the event loop."""
+
+    loop: asyncio.AbstractEventLoop
+    queue: asyncio.Queue[object]
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def put(self, item: object) -> bool:
+        """Hand ``item`` to the loop; ``False`` once nobody is listening any more."""
+        if self.stop.is_set():
+            return False
+        try:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        except RuntimeError:  # the server's loop closed under us
+            self.stop.set()
+            return False
+        return True
+
+
+class LlamaEngine:
+    """An :class:`~ollama_nb.testing.standin.engine.Engine` running GGUF models in-process."""
+
+    def __init__(
+        self,
+        infos: Mapping[str, GgufInfo],
+        *,
+        memory_available: Callable[[], int],
+        n_threads: int | None = None,
+    ) -> None:
+        self._infos = dict(infos)
+        self._memory_available = memory_available
+        self._n_threads = n_threads or max(1, os.cpu_count() or 1)
+        self._loaded: dict[str, _Loaded] = {}
+
+    def memory_bytes(self, card: ModelCard) -> int | None:
+        """Estimated resident size of a loaded model (weights + KV cache + runtime)."""
+        entry = self._loaded.get(card.name)
+        return entry.memory_bytes if entry else None
+
+    def _info(self, card: ModelCard) -> GgufInfo:
+        info = self._infos.get(card.name)
+        if info is None:  # a copy made with /api/copy: same file, new name
+            info = next(i for i in self._infos.values() if str(i.path) == card.engine_source)
+        return info
+
+    async def load(self, card: ModelCard, options: Mapping[str, JsonValue]) -> float:
+        """Check memory (refusing with the arithmetic), then load the GGUF on its own thread."""
+        began = time.perf_counter()
+        await self.unload(card)
+        info = self._info(card)
+        num_ctx = num_ctx_for(card, options)
+        try:
+            need = check_memory(card.name, info, num_ctx, self._memory_available())
+        except ModelTooLargeError as exc:
+            raise ApiError(500, str(exc)) from None
+        executor = ThreadPoolExecutor(1, thread_name_prefix=f"llama-{card.name}")
+        use_mmap = options.get("use_mmap", True)
+        threads = options.get("num_thread")
+        kwargs: dict[str, object] = {
+            "model_path": str(info.path),
+            "n_ctx": num_ctx,
+            "n_batch": min(512, num_ctx),
+            "n_threads": int(threads) if isinstance(threads, int) and threads > 0 else None,
+            "use_mmap": bool(use_mmap),
+            "embedding": info.is_embedding_model,
+            "verbose": False,
+        }
+        if kwargs["n_threads"] is None:
+            kwargs["n_threads"] = self._n_threads
+        try:
+            llama = await asyncio.get_running_loop().run_in_executor(
+                executor, lambda: _new_llama(kwargs)
+            )
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        self._loaded[card.name] = _Loaded(llama, num_ctx, need, executor)
+        return time.perf_counter() - began
+
+    async def unload(self, card: ModelCard) -> None:
+        """Free the context and weights on the model's own thread (after any running step)."""
+        entry = self._loaded.pop(card.name, None)
+        if entry is None:
+            return
+        await asyncio.get_running_loop().run_in_executor(entry.executor, entry.llama.close)
+        entry.executor.shutdown(wait=False)
+
+    async def embed(self, card: ModelCard, texts: Sequence[str]) -> list[Embedding]:
+        """Pooled embeddings from an embedding GGUF; completion models answer 400."""
+        if not self._info(card).is_embedding_model:
+            raise ApiError(400, f'"{card.name}" does not support embeddings')
+        entry = self._loaded[card.name]
+
+        def work() -> list[Embedding]:
+            out = []
+            for text in texts:
+                tokens = entry.llama.tokenize(text.encode(), add_bos=True, special=False)
+                vector = entry.llama.embed(text)
+                out.append(Embedding(vector=list(vector), tokens=len(tokens)))
+            return out
+
+        return await asyncio.get_running_loop().run_in_executor(entry.executor, work)
+
+    async def generate(
+        self, card: ModelCard, request: GenerationRequest
+    ) -> AsyncGenerator[Piece | Finish, None]:
+        """Stream real tokens; raises an ``ApiError`` (before any token) for bad requests."""
+        entry = self._loaded[card.name]
+        loop = asyncio.get_running_loop()
+        run = _Run(loop, asyncio.Queue())
+        prompt = self._prompt(card, request)
+        options = merged_options(card, request.options)
+        grammar_spec = request.format
+        future = loop.run_in_executor(
+            entry.executor, _generate_blocking, entry, prompt, options, grammar_spec,
+            request.truncate, run,
+        )  # fmt: skip
+        try:
+            while True:
+                item = await run.queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                assert isinstance(item, Piece | Finish)
+                yield item
+                if isinstance(item, Finish):
+                    return
+        finally:
+            run.stop.set()  # the worker ends before its next token
+            del future  # it only ever reports through the queue
+
+    def _prompt(self, card: ModelCard, request: GenerationRequest) -> Callable[[Any], str]:
+        """How to render the request as text, given the loaded model (run on its thread)."""
+        messages = request.messages
+        if request.raw:
+            text = messages[-1].content if messages else ""
+            return lambda llama: text
+        info = self._info(card)
+        if info.architecture.startswith("gemma"):
+            text = gemma_prompt(messages)
+            return lambda llama: text
+        if info.chat_template:
+            template = info.chat_template
+            return lambda llama: template_prompt(llama, template, messages)
+        text = plain_prompt(messages)
+        return lambda llama: text
+
+
+def template_prompt(llama: Any, template: str, messages: Sequence[ChatMessage]) -> str:
+    """Render with the GGUF's own chat template, as llama-cpp-python's server does."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    model = llama._model  # the token texts live on the low-level model only
+    bos = model.token_get_text(llama.token_bos()) if llama.token_bos() >= 0 else ""
+    eos = model.token_get_text(llama.token_eos()) if llama.token_eos() >= 0 else ""
+    formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
+    rendered = formatter(messages=[{"role": m.role, "content": m.content} for m in messages])
+    return str(rendered.prompt)
+
+
+def _new_llama(kwargs: Mapping[str, object]) -> Any:
+    from llama_cpp import Llama
+
+    return Llama(**kwargs)
+
+
+def _grammar(spec: object) -> Any:
+    if spec is None:
+        return None
+    from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
+
+    if spec == "json":
+        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+    return LlamaGrammar.from_json_schema(json.dumps(spec), verbose=False)
+
+
+def _generate_blocking(
+    entry: _Loaded,
+    prompt: Callable[[Any], str],
+    options: Mapping[str, object],
+    grammar_spec: object,
+    truncate: bool,
+    run: _Run,
+) -> None:
+    """The worker: tokenize, fit the context, eval, sample, stream; always ends the queue."""
+    try:
+        _generate_steps(entry, prompt, options, grammar_spec, truncate, run)
+    except ApiError as exc:
+        run.put(exc)
+    except Exception as exc:  # a llama.cpp failure reaches the client as a 500/error line
+        run.put(ApiError(500, f"llama runner error: {exc}"))
+
+
+def _generate_steps(
+    entry: _Loaded,
+    prompt: Callable[[Any], str],
+    options: Mapping[str, object],
+    grammar_spec: object,
+    truncate: bool,
+    run: _Run,
+) -> None:
+    import llama_cpp
+
+    llama = entry.llama
+    text = prompt(llama)
+    bos = llama.token_bos()
+    tokens: list[int] = llama.tokenize(text.encode(), add_bos=True, special=True)
+    if len(tokens) > 1 and tokens[0] == tokens[1] == bos:  # the template wrote BOS too
+        tokens = tokens[1:]
+    num_ctx = entry.num_ctx
+    predict = int(_num(options, "num_predict", -1))
+    if len(tokens) >= num_ctx:
+        if not truncate:
+            raise context_error(len(tokens), num_ctx)
+        # Ollama's runner: keep the first tokens, drop the oldest after them, leaving
+        # half the context free for the answer.
+        room = max(num_ctx // 2, KEEP_TOKENS + 1)
+        tokens = tokens[:KEEP_TOKENS] + tokens[-(room - KEEP_TOKENS) :]
+    n_prompt = len(tokens)
+    seed = options.get("seed")
+    llama.set_seed(int(seed) if isinstance(seed, int) and seed >= 0 else random.getrandbits(31))
+    stops = options.get("stop")
+    stop_filter = StopFilter([s for s in stops if isinstance(s, str)] if isinstance(stops, list) else [])
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    vocab = llama._model.vocab  # llama-cpp-python exposes no public EOG test
+    generated: list[int] = []
+    reason = "stop"
+    started = time.perf_counter()
+    first_at: float | None = None
+    tokens_iter = llama.generate(
+        tokens,
+        top_k=int(_num(options, "top_k", 40)),
+        top_p=_num(options, "top_p", 0.9),
+        min_p=_num(options, "min_p", 0.0),
+        typical_p=_num(options, "typical_p", 1.0),
+        temp=_num(options, "temperature", 0.8),
+        repeat_penalty=_num(options, "repeat_penalty", 1.1),
+        presence_penalty=_num(options, "presence_penalty", 0.0),
+        frequency_penalty=_num(options, "frequency_penalty", 0.0),
+        grammar=_grammar(grammar_spec),
+    )
+    try:
+        for token in tokens_iter:
+            if run.stop.is_set():
+                return
+            if first_at is None:
+                first_at = time.perf_counter()
+            if llama_cpp.llama_vocab_is_eog(vocab, token):
+                break
+            generated.append(token)
+            piece = decoder.decode(llama.detokenize([token], prev_tokens=tokens + generated[:-1]))
+            out, stopped = stop_filter.feed(piece)
+            if out and not run.put(Piece(content=out)):
+                return
+            if stopped:
+                break
+            if 0 < predict <= len(generated) or llama.n_tokens + 1 >= num_ctx:
+                reason = "length"
+                break
+    finally:
+        tokens_iter.close()
+    end = time.perf_counter()
+    rest = stop_filter.flush() + decoder.decode(b"", final=True)
+    if rest:
+        run.put(Piece(content=rest))
+    first = first_at if first_at is not None else end
+    run.put(
+        Finish(
+            "length" if reason == "length" else "stop",
+            n_prompt,
+            eval_tokens=len(generated),
+            prompt_eval_s=first - started,
+            eval_s=end - first,
+        )
+    )

@@ -1,0 +1,517 @@
+# mypy: disable-error-code="no-untyped-call,untyped-decorator"
+# (IPython's display, magic and magic_arguments APIs carry no type hints.)
+"""``%ollama`` and ``%%chat``: the magics.
+
+The magics only parse, call the shared runtime and render. Requests run on the
+runtime's background loop (never the kernel's), so a streamed answer, a widget
+and ``await ollama_nb.achat(...)`` in another cell share one client. Ctrl-C
+cancels the request on that loop and the partial answer stays on screen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import re
+import shlex
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+
+from .. import api
+from ..application import use_cases
+from ..application.conversations import DEFAULT_CONVERSATION, ConversationStore
+from ..application.replies import ReplyAccumulator
+from ..domain import (
+    ChatChunk,
+    ChatMessage,
+    ChatRequest,
+    ChatResult,
+    ModelNotFoundError,
+    OllamaNbError,
+)
+from ..runtime import Runtime, get_runtime
+from . import commands
+from .display import (
+    STREAM_INTERVAL_S,
+    ChatReply,
+    Notice,
+    StreamView,
+    final_bundle,
+    footer_line,
+    show_error,
+    show_note,
+    show_warning,
+)
+from .interpolation import DEFAULT_MAX_CHARS, interpolate
+
+FORMATS = ("markdown", "text", "json", "code")
+_FENCE = re.compile(r"```[^\n`]*\n(.*?)```", re.DOTALL)
+
+#: Subcommands other features provide; named here so a missing one says where it comes from.
+PLACEHOLDERS = {
+    "start": "the server manager (issue 4: ollama_nb.notebook.server_commands)",
+    "stop": "the server manager (issue 4: ollama_nb.notebook.server_commands)",
+    "restart": "the server manager (issue 4: ollama_nb.notebook.server_commands)",
+    "tune": "the server manager (issue 4: ollama_nb.notebook.server_commands)",
+    "metrics": "telemetry (issue 7: ollama_nb.notebook.metrics_commands)",
+    "perf": "telemetry (issue 7: ollama_nb.notebook.metrics_commands)",
+    "panel": "the chat panel widget (ollama_nb.notebook.panel_commands)",
+}
+
+
+@dataclass(slots=True)
+class NotebookState:
+    """What the magics keep per shell: conversations, preferences, the running cell."""
+
+    conversations: ConversationStore = field(default_factory=ConversationStore)
+    stream_interval_s: float = STREAM_INTERVAL_S
+    interpolation_max_chars: int = DEFAULT_MAX_CHARS
+    cell_id: str | None = None
+    raw_cell: str = ""
+    chats_in_cell: int = 0
+
+    def before_cell(self, info: Any) -> None:
+        """``pre_run_cell`` hook: remember which cell runs, to key its conversation turns."""
+        self.cell_id = getattr(info, "cell_id", None)
+        self.raw_cell = getattr(info, "raw_cell", "") or ""
+        self.chats_in_cell = 0
+
+    def next_turn_key(self) -> str:
+        """The cell id (or, without one, the cell's text) plus which chat in the cell this is."""
+        base = self.cell_id or hashlib.sha256(self.raw_cell.encode()).hexdigest()[:16]
+        self.chats_in_cell += 1
+        return f"{base}#{self.chats_in_cell}"
+
+    #: Preferences ``%ollama config`` can change besides the runtime settings.
+    PREFERENCES = ("chat_token_budget", "stream_interval_s", "interpolation_max_chars")
+
+    def preferences(self) -> dict[str, object]:
+        return {
+            "chat_token_budget": self.conversations.budget_tokens,
+            "stream_interval_s": self.stream_interval_s,
+            "interpolation_max_chars": self.interpolation_max_chars,
+        }
+
+    def set_preference(self, key: str, value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise UsageError(f"{key} must be a positive number, got {value!r}.")
+        if key == "chat_token_budget":
+            self.conversations.budget_tokens = int(value)
+        elif key == "stream_interval_s":
+            self.stream_interval_s = float(value)
+        else:
+            self.interpolation_max_chars = int(value)
+
+
+def state_of(shell: Any) -> NotebookState:
+    magics = shell.magics_manager.registry.get("OllamaMagics")
+    if magics is None:
+        raise UsageError("ollama_nb is not loaded: run `%load_ext ollama_nb` first.")
+    state: NotebookState = magics.state
+    return state
+
+
+def parse_options(values: Sequence[str]) -> dict[str, Any]:
+    """``-o`` values: a JSON object, or ``key=value`` pairs (values read as JSON when they parse)."""
+    merged: dict[str, Any] = {}
+    for raw in values:
+        text = raw.strip()
+        if text.startswith("{"):
+            try:
+                loaded = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"-o: invalid JSON ({exc.msg} at column {exc.colno}).") from None
+            if not isinstance(loaded, dict):
+                raise UsageError('-o: the JSON must be an object like {"num_ctx": 4096}.')
+            merged.update(loaded)
+            continue
+        for pair in re.split(r"[\s,]+", text):
+            if not pair:
+                continue
+            key, sep, value = pair.partition("=")
+            if not sep or not key:
+                raise UsageError(f"-o: expected key=value or a JSON object, got {pair!r}.")
+            try:
+                merged[key] = json.loads(value)
+            except json.JSONDecodeError:
+                merged[key] = value
+    return merged
+
+
+def parse_arguments(magic: Any, argstring: str) -> Any:
+    """Like IPython's ``parse_argstring`` but with shell quoting: ``-s 'be brief'`` gives ``be brief``."""
+    try:
+        argv = shlex.split(argstring)
+    except ValueError as exc:
+        raise UsageError(f"Could not read the options: {exc}.") from None
+    return magic.parser.parse_args(argv)
+
+
+def split_line(line: str, takes_value: dict[str, bool]) -> tuple[str, str]:
+    """``%chat -m x -t 0 what's up?`` -> (``-m x -t 0``, ``what's up?``): options lead, the rest is prose."""
+    token = re.compile(r"\s*(\"[^\"]*\"|'[^']*'|\S+)")
+    position = 0
+    while True:
+        match = token.match(line, position)
+        if match is None:
+            break
+        word = match.group(1)
+        name = word.split("=", 1)[0]
+        if not word.startswith("-") or name not in takes_value:
+            break
+        position = match.end()
+        if takes_value[name] and "=" not in word:
+            value = token.match(line, position)
+            if value is None:
+                break
+            position = value.end()
+    return line[:position], line[position:].strip()
+
+
+def extract_code(text: str) -> str:
+    blocks = _FENCE.findall(text)
+    return "\n\n".join(b.rstrip() for b in blocks) if blocks else text.strip()
+
+
+@magics_class
+class OllamaMagics(Magics):
+    shell: Any
+
+    def __init__(self, shell: Any) -> None:
+        super().__init__(shell)
+        self.state = NotebookState()
+
+    # --- %ollama ---------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("subcommand", nargs="?", default="help", help="status, models, ps, show, pull, ...")
+    @argument("args", nargs="*", help="arguments of the subcommand")
+    @line_magic
+    def ollama(self, line: str) -> object:
+        """Manage the Ollama server and this kernel's settings.
+
+        Subcommands: status, models (list), ps, show NAME, pull NAME, rm NAME,
+        use NAME, host [URL], config [key=value ...], history [-n N] [-c NAME],
+        reset [NAME|--all], help; start/stop/restart/tune, metrics/perf and
+        panel come from their features. `%ollama help` prints a cheat sheet.
+        """
+        name, _, rest = line.strip().partition(" ")
+        name = name or "help"
+        command = commands.lookup(name)
+        if command is None:
+            if name in PLACEHOLDERS:
+                raise UsageError(
+                    f"`%ollama {name}` is provided by {PLACEHOLDERS[name]}, "
+                    "which is not installed in this build."
+                )
+            known = ", ".join(c.name for c in commands.all_subcommands())
+            raise UsageError(f"Unknown subcommand {name!r}. Known: {known}.")
+        try:
+            return command.handler(rest.strip(), self.shell)
+        except OllamaNbError as error:
+            show_error(error)
+            return None
+
+    # --- %%chat ----------------------------------------------------------------
+
+    @magic_arguments()
+    @argument(
+        "model",
+        nargs="?",
+        help="model to ask (cell magic); default: the thread's, else %%ollama use",
+    )
+    @argument("-m", "--model", dest="model_option", help="model to ask")
+    @argument("-s", "--system", help="system prompt (kept for the rest of the conversation)")
+    @argument("-t", "--temperature", type=float, help="sampling temperature")
+    @argument(
+        "-o",
+        "--options",
+        action="append",
+        default=[],
+        help="Ollama options: JSON or key=value pairs",
+    )
+    @argument("-c", "--conversation", default=DEFAULT_CONVERSATION, help="named thread")
+    @argument("--new", action="store_true", help="start the thread afresh")
+    @argument(
+        "--image", action="append", default=[], help="expression giving an image (repeatable)"
+    )
+    @argument(
+        "-f", "--format", default="markdown", choices=FORMATS, help="how to render the answer"
+    )
+    @argument("--schema", help="expression: a pydantic model class or a JSON schema dict")
+    @argument("--think", action="store_true", help="ask the model to think; show it folded")
+    @argument("--no-stream", action="store_true", help="wait for the whole answer")
+    @argument("--out", help="store the reply object in this variable")
+    @line_cell_magic
+    def chat(self, line: str, cell: str | None = None) -> ChatReply | None:
+        """Ask a model; the cell body (or the rest of the line) is the prompt.
+
+        `{name}`, `{In[3]}`, `{Out[3]}` and `{traceback}` in the prompt are replaced
+        from the notebook; `{{` and `}}` are literal braces. Each conversation keeps
+        its history within a token budget (`%ollama config chat_token_budget=N`);
+        re-running a cell replaces its earlier turn.
+        """
+        if cell is None:
+            options_text, prompt = split_line(line, self._option_arity())
+            if prompt.startswith("-- "):
+                prompt = prompt[3:]
+            elif re.match(r"--?[A-Za-z][\w-]*(\s|=|$)", prompt):
+                flag = re.split(r"[\s=]", prompt, maxsplit=1)[0]
+                raise UsageError(
+                    f"Unknown option {flag} (see %chat?); put `-- ` before a question that starts with a dash."
+                )
+            args = parse_arguments(self.chat, options_text)
+        else:
+            args = parse_arguments(self.chat, line)
+            prompt = cell
+        prompt = prompt.strip()
+        if not prompt:
+            raise UsageError(
+                "The prompt is empty: write the question in the cell body (or after `%chat`)."
+            )
+        try:
+            return self._chat(args, prompt)
+        except OllamaNbError as error:
+            show_error(error)
+            return None
+
+    def _option_arity(self) -> dict[str, bool]:
+        parser = self.chat.parser
+        return {
+            option: action.nargs != 0
+            for action in parser._actions
+            for option in action.option_strings
+        }
+
+    def _chat(self, args: Any, prompt: str) -> ChatReply | None:
+        runtime = get_runtime()
+        state = self.state
+        namespace = self.shell.user_ns
+        vision = _vision()
+        filled = interpolate(
+            prompt,
+            namespace,
+            max_chars=state.interpolation_max_chars,
+            is_image=vision.is_image_source if vision is not None else None,
+        )
+        for warning in filled.warnings:
+            show_warning(warning)
+        sources = [self._evaluate("--image", expr) for expr in args.image] + filled.images
+        images, thumbnails, saved = _prepare_images(sources, runtime, vision)
+        schema = self._evaluate("--schema", args.schema) if args.schema else None
+        if schema is not None and not _is_schema(schema):
+            raise UsageError(
+                f"--schema {args.schema}: expected a pydantic model class or a JSON schema dict, "
+                f"got {type(schema).__name__}."
+            )
+        options = parse_options(args.options)
+        if args.temperature is not None:
+            options["temperature"] = args.temperature
+
+        conversation = state.conversations.get(args.conversation)
+        if args.new:
+            conversation.clear()
+        if args.system is not None:
+            conversation.system = args.system
+        key = state.next_turn_key()
+        user = ChatMessage("user", filled.text, images=tuple(images))
+        prepared = conversation.prepare(key, user, budget_tokens=state.conversations.budget_tokens)
+        if prepared.dropped_turns:
+            show_note(
+                f"{prepared.dropped_turns} earlier turn(s) of {conversation.name!r} left out to fit "
+                f"the {state.conversations.budget_tokens:,}-token budget."
+            )
+        model = args.model_option or args.model or conversation.model
+        request = api.chat_request(
+            list(prepared.messages),
+            model=model,
+            options=options,
+            format=_response_format(schema, args.format),
+            think=True if args.think else None,
+            runtime=runtime,
+        )
+        if thumbnails:
+            from IPython.display import display
+
+            display({"text/html": thumbnails, "text/plain": f"[{len(images)} image(s)]"}, raw=True)
+        view = StreamView(interval_s=state.stream_interval_s, show_thinking=args.think)
+        view.start()
+        result, failure = _stream(runtime, request, view, saved, stream=not args.no_stream)
+        if result is None:
+            assert failure is not None
+            view.update(Notice(str(failure), "error").bundle())
+            return None
+        conversation.record(key, user, result)
+        reply = self._finish(args, result, schema, view)
+        if failure is not None:
+            show_error(failure)
+        if args.out:
+            namespace[args.out] = reply
+        return reply
+
+    def _finish(self, args: Any, result: ChatResult, schema: object, view: StreamView) -> ChatReply:
+        parsed: Any = None
+        problem: str | None = None
+        if (schema is not None or args.format == "json") and not result.interrupted:
+            parsed, problem = _parse(result.text, schema)
+        code = extract_code(result.text) if args.format == "code" else None
+        extra = (
+            [] if args.conversation == DEFAULT_CONVERSATION else [f"thread {args.conversation!r}"]
+        )
+        shown_parsed = parsed
+        if parsed is not None and hasattr(parsed, "model_dump"):
+            shown_parsed = parsed.model_dump(mode="json")
+        view.update(
+            final_bundle(
+                result,
+                fmt=args.format,
+                show_thinking=args.think,
+                parsed=shown_parsed,
+                footer=footer_line(result, extra),
+            )
+        )
+        if problem:
+            show_warning(problem)
+        if code is not None and not result.interrupted:
+            self.shell.set_next_input(code, replace=False)
+        values = {f.name: getattr(result, f.name) for f in fields(ChatResult)}
+        return ChatReply(
+            **values,
+            conversation=args.conversation,
+            parsed=parsed,
+            validation_error=problem,
+            code=code,
+            shown_in=self.shell.execution_count,
+        )
+
+    def _evaluate(self, flag: str, expression: str) -> object:
+        try:
+            return self.shell.ev(expression)
+        except Exception as exc:
+            raise UsageError(f"{flag} {expression}: {type(exc).__name__}: {exc}") from None
+
+
+def _vision() -> Any:
+    """The vision feature's module, when this build has it (imported only when chatting)."""
+    try:
+        return importlib.import_module("ollama_nb.vision")
+    except ModuleNotFoundError as exc:
+        if exc.name != "ollama_nb.vision":
+            raise
+        return None
+
+
+def _prepare_images(
+    sources: Sequence[object], runtime: Runtime, vision: Any
+) -> tuple[list[str], str, int]:
+    """Base64 images, thumbnails HTML and bytes saved by the image pipeline."""
+    if not sources:
+        return [], "", 0
+    if vision is None:
+        return list(api.encode_images(sources)), "", 0
+    prepared = vision.prepare_images(sources, runtime=runtime)
+    return (
+        [image.to_base64() for image in prepared],
+        vision.thumbnails_html(prepared),
+        sum(image.bytes_saved for image in prepared),
+    )
+
+
+def _response_format(schema: object, fmt: str) -> str | dict[str, Any] | type | None:
+    if isinstance(schema, type | dict):
+        return schema
+    return "json" if fmt == "json" else None
+
+
+def _is_schema(value: object) -> bool:
+    if isinstance(value, type) and callable(getattr(value, "model_json_schema", None)):
+        return True
+    return isinstance(value, dict)
+
+
+def _parse(text: str, schema: object) -> tuple[Any, str | None]:
+    """The answer as an object, or None and a one-line reason (the raw text stays in the reply)."""
+    validate_json = getattr(schema, "model_validate_json", None)
+    if callable(validate_json):
+        try:
+            return validate_json(text), None
+        except ValueError as exc:  # pydantic.ValidationError is a ValueError
+            errors = getattr(exc, "errors", None)
+            details = (
+                "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
+                    for e in errors()
+                )
+                if callable(errors)
+                else str(exc)
+            )
+            return (
+                None,
+                f"The answer does not match {getattr(schema, '__name__', 'the schema')}: {details}. Raw text kept in .text.",
+            )
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"The answer is not valid JSON ({exc.msg}); raw text kept in .text."
+    if isinstance(schema, dict):
+        import jsonschema  # type: ignore[import-untyped]
+
+        try:
+            jsonschema.validate(value, schema)
+        except jsonschema.ValidationError as exc:
+            where = ".".join(str(p) for p in exc.absolute_path) or "(root)"
+            return value, f"The answer does not match the schema at {where}: {exc.message}."
+        except jsonschema.SchemaError as exc:
+            return value, f"The --schema is not a valid JSON schema: {exc.message}."
+    return value, None
+
+
+def _stream(
+    runtime: Runtime,
+    request: ChatRequest,
+    view: StreamView,
+    image_bytes_saved: int,
+    *,
+    stream: bool,
+) -> tuple[ChatResult | None, OllamaNbError | None]:
+    """Run the request, feeding ``view``; returns (result, error). Ctrl-C keeps the partial answer."""
+    accumulator = ReplyAccumulator(model=request.model.value)
+
+    async def replies(ports: use_cases.Ports) -> AsyncIterator[ChatChunk | ChatResult]:
+        try:
+            async for item in use_cases.stream_reply(
+                ports,
+                request,
+                stream=stream,
+                accumulator=accumulator,
+                image_bytes_saved=image_bytes_saved,
+            ):
+                yield item
+        except ModelNotFoundError as exc:
+            raise await use_cases.with_suggestions(ports, exc) from None
+
+    result: ChatResult | None = None
+    try:
+        items: Iterator[ChatChunk | ChatResult] = runtime.iterate(replies)
+        try:
+            for item in items:
+                if isinstance(item, ChatResult):
+                    result = item
+                elif stream:
+                    view.feed(item.content, item.thinking)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+    except KeyboardInterrupt:
+        return accumulator.result(interrupted=True), None
+    except OllamaNbError as error:
+        partial = error.partial if isinstance(error.partial, ChatResult) else None
+        return partial, error
+    return result, None

@@ -1,0 +1,37 @@
+"""``%ollama panel chat|models|metrics``: the widget panels, from a magic.
+
+The panel is the cell's value, so it displays under the cell; ``x = %ollama
+panel chat`` keeps a handle to close it later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.error import UsageError
+
+from .commands import subcommand
+
+PANELS = ("chat", "models", "metrics")
+_ALIASES = {"model": "models", "dashboard": "metrics"}
+
+
+@subcommand("panel", "a clickable panel: panel chat | models | metrics")
+def panel(line: str, shell: Any) -> object:
+    words = line.split()
+    if len(words) != 1:
+        raise UsageError(f"Usage: %ollama panel {'|'.join(PANELS)}")
+    kind = _ALIASES.get(words[0], words[0])
+    if kind == "chat":
+        from ..widgets.chat_panel import ChatPanel
+
+        return ChatPanel(shell=shell)
+    if kind == "models":
+        from ..widgets.model_manager import ModelManager
+
+        return ModelManager()
+    if kind == "metrics":
+        from ..widgets.dashboard import Dashboard
+
+        return Dashboard()
+    raise UsageError(f"Unknown panel {words[0]!r}: choose one of {', '.join(PANELS)}.")

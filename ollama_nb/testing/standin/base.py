@@ -1,0 +1,153 @@
+"""The request-handler base every stand-in endpoint shares.
+
+It enforces Ollama's Host-header rule, writes errors in Ollama's shape, and runs a
+handler's work in a task that is cancelled the moment the client disconnects, so a client
+that walks away frees its slot at once instead of at the next token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Coroutine, Mapping
+from http import HTTPStatus
+from typing import Any
+
+import tornado.web
+from tornado.iostream import StreamClosedError
+
+from .hostparse import host_header_allowed, is_loopback
+from .state import StandinState
+from .wire import ApiError, error_body
+
+log = logging.getLogger("ollama_nb.testing.standin")
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    """Host check, Ollama-shaped errors and disconnect-aware execution."""
+
+    standin: StandinState
+
+    def initialize(self, standin: StandinState) -> None:
+        """Tornado passes the shared state given in the route table."""
+        self.standin = standin
+        self._inner: asyncio.Future[None] | None = None
+        self._gone = False
+        self._streaming = False
+        self.refused = False
+
+    def set_default_headers(self) -> None:
+        """No tornado ``Server`` header; the real server does not send one either."""
+        self.clear_header("Server")
+
+    async def prepare(self) -> None:
+        """Refuse non-local Host headers when bound to loopback, as Ollama does."""
+        if is_loopback(self.standin.config.host) and not host_header_allowed(
+            self.request.headers.get("Host", "")
+        ):
+            self.refused = True
+            self.set_status(403)
+            self.finish()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Tornado-raised errors (405, 500) as gin would phrase them."""
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        try:
+            phrase = HTTPStatus(status_code).phrase.lower()
+        except ValueError:
+            phrase = "error"
+        self.finish(f"{status_code} {phrase}")
+
+    def send_json(self, obj: Mapping[str, object] | list[object], status: int = 200) -> None:
+        """A complete ``application/json`` response."""
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(obj))
+
+    def send_error_json(self, error: ApiError) -> None:
+        """``{"error": ...}`` with the error's status."""
+        self.set_status(error.status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(error_body(error.message))
+
+    @property
+    def client_gone(self) -> bool:
+        """The client closed its connection."""
+        return self._gone
+
+    def on_connection_close(self) -> None:
+        """Cancel the running work so slots and queue places are freed immediately."""
+        self._gone = True
+        if self._inner is not None:
+            self._inner.cancel()
+        super().on_connection_close()
+
+    async def guarded(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work``; an ``ApiError`` becomes a JSON error, a disconnect ends it quietly."""
+        task = asyncio.ensure_future(work)
+        self._inner = task
+        if self._gone:
+            task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not self._gone:
+                raise
+        except StreamClosedError:
+            self._gone = True
+        except ApiError as exc:
+            self._fail(exc)
+        except Exception as exc:  # an engine failure reaches the client as Ollama reports it
+            log.exception("request failed")
+            self._fail(ApiError(500, str(exc) or type(exc).__name__))
+        finally:
+            self._inner = None
+
+    def _fail(self, error: ApiError) -> None:
+        """Before streaming: a status and JSON body; after: a last NDJSON error line."""
+        if self._streaming:
+            self.write(error_body(error.message) + b"\n")
+            self.finish()
+        else:
+            self.send_error_json(error)
+
+    async def start_stream(self, content_type: str = "application/x-ndjson") -> None:
+        """Send a 200 and headers now; later errors can only be NDJSON ``error`` lines."""
+        if not self._streaming:
+            self._streaming = True
+            self.set_header("Content-Type", content_type)
+            await self.flush()
+
+    async def send_line(self, data: bytes) -> None:
+        """Write and flush one NDJSON line (raises ``StreamClosedError`` if the client left)."""
+        self.write(data)
+        await self.flush()
+
+    def drop_connection(self) -> None:
+        """Close the TCP connection without finishing the response (the ``drop`` fault)."""
+        self._gone = True
+        if self.request.connection is not None:
+            self.request.connection.close()  # type: ignore[attr-defined]
+        self.finish()
+
+    async def hang(self) -> None:
+        """Send headers, then wait until the client leaves (the ``stall`` fault)."""
+        if not self._streaming:
+            self._streaming = True
+            self.set_header("Content-Type", "application/x-ndjson")
+        await self.flush()
+        await asyncio.Event().wait()
+
+
+def json_log(handler: tornado.web.RequestHandler) -> None:
+    """Tornado's access log, in one line per request like Ollama's GIN lines."""
+    request = handler.request
+    log.info(
+        "%d | %8.2fms | %15s | %-6s %s",
+        handler.get_status(),
+        1000.0 * request.request_time(),
+        request.remote_ip,
+        request.method,
+        request.uri,
+    )

@@ -1,0 +1,148 @@
+"""Parallel slots, the pending queue, disconnects, keep-alive and cold loads."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import httpx
+
+from ollama_nb.testing import StandinHandle
+from ollama_nb.testing.pytest_plugin import StandinFactory
+
+BUSY = "server busy, please try again.  maximum pending requests exceeded"
+
+
+def _chat(text: str = "a b c d", **extra: object) -> dict[str, object]:
+    return {"model": "llama3.2", "stream": False,
+            "messages": [{"role": "user", "content": text}], **extra}  # fmt: skip
+
+
+async def test_queue_overflow_gives_503(ollama_standin_factory: StandinFactory) -> None:
+    handle = ollama_standin_factory(num_parallel=1, max_queue=2)
+    async with httpx.AsyncClient(base_url=handle.url, timeout=10) as client:
+        # A stalled stream holds the only slot for as long as we keep it open.
+        holder = asyncio.ensure_future(
+            client.post("/api/chat", json=_chat(), headers={"X-Standin-Fault": "stall"})
+        )
+        await _until(lambda: bool(handle.stats()["running"] == 1))
+        queued = [asyncio.ensure_future(client.post("/api/chat", json=_chat())) for _ in range(2)]
+        await _until(lambda: bool(handle.stats()["waiting"] == 2))
+        rejected = await client.post("/api/chat", json=_chat())
+        assert (rejected.status_code, rejected.json()) == (503, {"error": BUSY})
+        holder.cancel()  # the client walks away; the queue drains
+        results = await asyncio.gather(*queued)
+    assert [r.status_code for r in results] == [200, 200]
+    stats = handle.stats()
+    assert stats["max_waiting_seen"] == 2 and stats["max_running_seen"] == 1
+
+
+async def test_parallel_slots_run_together(ollama_standin_factory: StandinFactory) -> None:
+    handle = ollama_standin_factory(num_parallel=4, max_queue=1)
+    stall = {"X-Standin-Fault": "stall"}
+    async with httpx.AsyncClient(base_url=handle.url, timeout=10) as client:
+        held = [
+            asyncio.ensure_future(client.post("/api/chat", json=_chat(), headers=stall))
+            for _ in range(4)
+        ]
+        await _until(lambda: bool(handle.stats()["running"] == 4))
+        assert handle.stats()["waiting"] == 0
+        fifth = asyncio.ensure_future(client.post("/api/chat", json=_chat()))
+        await _until(lambda: bool(handle.stats()["waiting"] == 1))
+        for task in held:
+            task.cancel()
+        assert (await fifth).status_code == 200
+    assert handle.stats()["max_running_seen"] == 4
+
+
+async def test_disconnect_frees_slot_promptly(ollama_standin_factory: StandinFactory) -> None:
+    handle = ollama_standin_factory(num_parallel=1, tokens_per_second=0.25)
+    async with httpx.AsyncClient(base_url=handle.url, timeout=10) as client:
+        async with client.stream("POST", "/api/chat", json={**_chat(), "stream": True}) as r:
+            async for _ in r.aiter_lines():
+                break  # one token, then walk away mid-stream
+        left_at = time.monotonic()
+        await _until(lambda: bool(handle.stats()["running"] == 0), within=3.0)
+        assert time.monotonic() - left_at < 2.0  # the next token would have come after 4 s
+
+
+async def test_disconnect_while_queued_leaves_queue(ollama_standin_factory: StandinFactory) -> None:
+    handle = ollama_standin_factory(num_parallel=1)
+    async with httpx.AsyncClient(base_url=handle.url, timeout=10) as client:
+        holder = asyncio.ensure_future(
+            client.post("/api/chat", json=_chat(), headers={"X-Standin-Fault": "stall"})
+        )
+        await _until(lambda: bool(handle.stats()["running"] == 1))
+        queued = asyncio.ensure_future(client.post("/api/chat", json=_chat()))
+        await _until(lambda: bool(handle.stats()["waiting"] == 1))
+        queued.cancel()
+        await _until(lambda: bool(handle.stats()["waiting"] == 0), within=2.0)
+        holder.cancel()
+        await _until(lambda: bool(handle.stats()["running"] == 0), within=2.0)
+        assert (await client.post("/api/chat", json=_chat())).status_code == 200
+
+
+def test_cold_then_warm_then_expired(ollama_standin_factory: StandinFactory) -> None:
+    handle = ollama_standin_factory(load_seconds=0.2)
+    with httpx.Client(base_url=handle.url, timeout=10) as client:
+        cold = client.post("/api/chat", json=_chat(keep_alive=0.6)).json()
+        warm = client.post("/api/chat", json=_chat(keep_alive=0.6)).json()
+        assert cold["load_duration"] >= 200_000_000
+        assert warm["load_duration"] < 100_000_000
+        assert cold["total_duration"] >= cold["load_duration"]
+        assert [m["name"] for m in client.get("/api/ps").json()["models"]] == ["llama3.2:latest"]
+        time.sleep(0.7)
+        assert client.get("/api/ps").json()["models"] == []
+        again = client.post("/api/chat", json=_chat()).json()
+        assert again["load_duration"] >= 200_000_000
+
+
+def test_keep_alive_zero_unloads_after_request(client: httpx.Client) -> None:
+    assert client.post("/api/chat", json=_chat(keep_alive=0)).status_code == 200
+    assert client.get("/api/ps").json()["models"] == []
+
+
+def test_keep_alive_negative_is_forever(client: httpx.Client) -> None:
+    client.post("/api/chat", json=_chat(keep_alive=-1))
+    expires = datetime.fromisoformat(client.get("/api/ps").json()["models"][0]["expires_at"])
+    assert expires.year > datetime.now(UTC).year + 100
+
+
+def test_server_default_keep_alive(ollama_standin_factory: StandinFactory) -> None:
+    handle = ollama_standin_factory(keep_alive_s=0.0)
+    with httpx.Client(base_url=handle.url) as client:
+        client.post("/api/chat", json=_chat())
+        assert client.get("/api/ps").json()["models"] == []
+        client.post("/api/chat", json=_chat(keep_alive="1h"))
+        assert len(client.get("/api/ps").json()["models"]) == 1
+
+
+def test_concurrent_cold_requests_share_one_load(ollama_standin_factory: StandinFactory) -> None:
+    handle = ollama_standin_factory(num_parallel=2, load_seconds=0.5)
+
+    async def both() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=handle.url, timeout=10) as client:
+            return list(
+                await asyncio.gather(*(client.post("/api/chat", json=_chat()) for _ in "ab"))
+            )
+
+    started = time.monotonic()
+    responses = asyncio.run(both())
+    assert time.monotonic() - started < 0.95  # two separate loads would take 1 s
+    assert all(r.json()["load_duration"] >= 450_000_000 for r in responses)
+
+
+def test_handle_stats_shape(ollama_standin: StandinHandle) -> None:
+    stats = ollama_standin.stats()
+    assert {"running", "waiting", "max_running_seen", "max_waiting_seen", "loaded"} <= stats.keys()
+
+
+async def _until(condition: Callable[[], bool], within: float = 3.0) -> None:
+    """Poll ``condition`` (it does blocking admin calls, hence the thread) until true."""
+    deadline = time.monotonic() + within
+    while not await asyncio.to_thread(condition):
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.01)
