@@ -4,6 +4,8 @@
 code. Importing opens no connection and starts no thread.
 """
 
+from typing import Any
+
 from ._version import __version__
 from .api import (
     achat,
@@ -31,9 +33,22 @@ from .domain import (
     OllamaNbError,
     ServerUnavailableError,
 )
-from .notebook.extension import load_ipython_extension, unload_ipython_extension
 from .runtime import get_runtime
 from .telemetry import metrics, report
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext ollama_nb``; IPython's magic machinery is imported only then."""
+    from .notebook.extension import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from .notebook.extension import unload_ipython_extension as unload
+
+    unload(ipython)
+
 
 __all__ = [
     "ChatMessage",

@@ -16,6 +16,7 @@ from .errors import (
     ServerUnavailableError,
     StreamError,
 )
+from .image_errors import ImageError
 from .events import RequestEvent, RequestKind, RequestStatus
 from .messages import ChatMessage, ChatRequest, EmbedRequest, GenerateRequest, Role, ToolCall
 from .names import ModelName
@@ -35,6 +36,7 @@ __all__ = [
     "GenerateRequest",
     "GenerationOptions",
     "HostNotAllowedError",
+    "ImageError",
     "InvalidInputError",
     "KeepAlive",
     "ModelDetails",

@@ -23,6 +23,7 @@ FEATURE_MODULES = (
     "ollama_nb.notebook.server_commands",
     "ollama_nb.notebook.metrics_commands",
     "ollama_nb.notebook.panel_commands",
+    "ollama_nb.notebook.embedded_commands",
 )
 
 

