@@ -32,6 +32,7 @@ from .domain import (
     RunningModel,
     Think,
 )
+from .domain.images import PreparedImage
 from .runtime import Runtime, get_runtime
 
 Messages = str | Sequence[ChatMessage | Mapping[str, Any]]
@@ -56,11 +57,18 @@ def encode_images(images: Sequence[object] | None) -> tuple[str, ...]:
     rejects is dropped), NumPy arrays, matplotlib figures and IPython images
     all go through the same pipeline the ``%%chat --image`` magic uses.
     """
+    return tuple(image.to_base64() for image in prepare(images))
+
+
+def prepare(images: Sequence[object] | None) -> list[PreparedImage]:
+    """Run sources through the vision pipeline; already prepared images pass as they are."""
     if not images:
-        return ()
+        return []
+    if all(isinstance(image, PreparedImage) for image in images):
+        return [image for image in images if isinstance(image, PreparedImage)]
     from .vision import prepare_images
 
-    return tuple(image.to_base64() for image in prepare_images(list(images)))
+    return prepare_images(list(images))
 
 
 def _options(
@@ -155,11 +163,18 @@ async def _complete_with_hints(
     request: ChatRequest | GenerateRequest,
     on_chunk: Callable[[ChatChunk], None] | None,
     accumulator: ReplyAccumulator | None,
+    image_bytes_saved: int = 0,
 ) -> ChatResult:
     try:
         if request.image_count:
             await _require_vision(ports, request.model)
-        return await use_cases.complete(ports, request, on_chunk=on_chunk, accumulator=accumulator)
+        return await use_cases.complete(
+            ports,
+            request,
+            on_chunk=on_chunk,
+            accumulator=accumulator,
+            image_bytes_saved=image_bytes_saved,
+        )
     except ModelNotFoundError as exc:
         raise await use_cases.with_suggestions(ports, exc) from None
 
@@ -192,8 +207,9 @@ def chat(
     ``partial``.
     """
     runtime = get_runtime()
-    request = chat_request(prompt, model=model, runtime=runtime, **kwargs)
-    return _run_keeping_partial(runtime, request, on_chunk)
+    images = prepare(kwargs.pop("images", None))
+    request = chat_request(prompt, model=model, runtime=runtime, images=images, **kwargs)
+    return _run_keeping_partial(runtime, request, on_chunk, _saved(images))
 
 
 def generate(
@@ -205,19 +221,27 @@ def generate(
 ) -> ChatResult:
     """One-shot completion through ``/api/generate``."""
     runtime = get_runtime()
-    request = generate_request(prompt, model=model, runtime=runtime, **kwargs)
-    return _run_keeping_partial(runtime, request, on_chunk)
+    images = prepare(kwargs.pop("images", None))
+    request = generate_request(prompt, model=model, runtime=runtime, images=images, **kwargs)
+    return _run_keeping_partial(runtime, request, on_chunk, _saved(images))
+
+
+def _saved(images: Sequence[PreparedImage]) -> int:
+    return sum(image.bytes_saved for image in images)
 
 
 def _run_keeping_partial(
     runtime: Runtime,
     request: ChatRequest | GenerateRequest,
     on_chunk: Callable[[ChatChunk], None] | None,
+    image_bytes_saved: int = 0,
 ) -> ChatResult:
     accumulator = ReplyAccumulator(model=request.model.value)
     try:
         return runtime.run(
-            lambda ports: _complete_with_hints(ports, request, on_chunk, accumulator)
+            lambda ports: _complete_with_hints(
+                ports, request, on_chunk, accumulator, image_bytes_saved
+            )
         )
     except KeyboardInterrupt as interrupt:
         interrupt.partial = accumulator.result(interrupted=True)  # type: ignore[attr-defined]
@@ -227,14 +251,18 @@ def _run_keeping_partial(
 async def achat(prompt: Messages, *, model: str | None = None, **kwargs: Any) -> ChatResult:
     """``chat`` for async cells: ``result = await ollama_nb.achat("...")``."""
     runtime = get_runtime()
-    request = chat_request(prompt, model=model, runtime=runtime, **kwargs)
-    return await runtime.arun(lambda ports: _complete_with_hints(ports, request, None, None))
+    images = prepare(kwargs.pop("images", None))
+    request = chat_request(prompt, model=model, runtime=runtime, images=images, **kwargs)
+    saved = _saved(images)
+    return await runtime.arun(lambda ports: _complete_with_hints(ports, request, None, None, saved))
 
 
 async def agenerate(prompt: str, *, model: str | None = None, **kwargs: Any) -> ChatResult:
     runtime = get_runtime()
-    request = generate_request(prompt, model=model, runtime=runtime, **kwargs)
-    return await runtime.arun(lambda ports: _complete_with_hints(ports, request, None, None))
+    images = prepare(kwargs.pop("images", None))
+    request = generate_request(prompt, model=model, runtime=runtime, images=images, **kwargs)
+    saved = _saved(images)
+    return await runtime.arun(lambda ports: _complete_with_hints(ports, request, None, None, saved))
 
 
 def stream_chat(prompt: Messages, *, model: str | None = None, **kwargs: Any) -> Iterator[str]:

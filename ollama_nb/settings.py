@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,6 +68,26 @@ class Settings(BaseSettings):
     history: bool = Field(
         default=True, description="Keep prompts and answers in the metrics store."
     )
+    metrics_retention_days: float | None = Field(
+        default=90.0, gt=0, description="Delete metrics older than this."
+    )
+    metrics_max_mb: float | None = Field(
+        default=200.0, gt=0, description="Cap on the metrics store's size."
+    )
+    image_max_side: int = Field(
+        default=1024, ge=16, le=16384, description="Longest side of images sent to vision models."
+    )
+    image_format: Literal["auto", "jpeg", "png", "webp"] = Field(
+        default="auto", description="Format images are sent in; auto picks PNG for screenshots."
+    )
+    image_quality: int = Field(default=85, ge=1, le=100)
+    image_max_pixels: int = Field(default=89_478_485, ge=1, description="Decompression-bomb limit.")
+    image_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    image_cache_bytes: int = Field(default=1024**3, ge=0)
+    image_cache_ttl_s: float = Field(default=3600.0, gt=0)
+    image_fetch_remote: bool = Field(default=False, description="Fetch http(s) image URLs.")
+    image_fetch_timeout_s: float = Field(default=10.0, gt=0)
+    image_fetch_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
 
     @field_validator("host")
     @classmethod

@@ -96,7 +96,9 @@ def merged_options(card: ModelCard, options: Mapping[str, JsonValue]) -> dict[st
 
 def _num(options: Mapping[str, object], key: str, default: float) -> float:
     value = options.get(key, default)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+    return (
+        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+    )
 
 
 def num_ctx_for(card: ModelCard, options: Mapping[str, JsonValue]) -> int:
@@ -366,7 +368,9 @@ def _generate_steps(
     seed = options.get("seed")
     llama.set_seed(int(seed) if isinstance(seed, int) and seed >= 0 else random.getrandbits(31))
     stops = options.get("stop")
-    stop_filter = StopFilter([s for s in stops if isinstance(s, str)] if isinstance(stops, list) else [])
+    stop_filter = StopFilter(
+        [s for s in stops if isinstance(s, str)] if isinstance(stops, list) else []
+    )
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     vocab = llama._model.vocab  # llama-cpp-python exposes no public EOG test
     generated: list[int] = []

@@ -36,7 +36,7 @@ MODELS_DIR_ENV = "OLLAMA_NB_EMBEDDED_MODELS_DIR"
 NO_DEFAULT_ENV = "OLLAMA_NB_EMBEDDED_NO_DEFAULT"
 
 _GEMMA_TEMPLATE = (
-    "{{- range .Messages }}<start_of_turn>{{ if eq .Role \"assistant\" }}model"
+    '{{- range .Messages }}<start_of_turn>{{ if eq .Role "assistant" }}model'
     "{{ else }}{{ .Role }}{{ end }}\n{{ .Content }}<end_of_turn>\n{{ end }}"
     "<start_of_turn>model\n"
 )

@@ -50,7 +50,9 @@ def backend_section(runtime: Runtime) -> tuple[str, object] | None:
     return "Backend", describe_backend(_version(runtime))
 
 
-@subcommand("backend", "which backend serves: Ollama, the embedded llama.cpp server or the stand-in")
+@subcommand(
+    "backend", "which backend serves: Ollama, the embedded llama.cpp server or the stand-in"
+)
 def backend(line: str, shell: Any) -> object:
     if line.strip():
         raise UsageError("Usage: %ollama backend")

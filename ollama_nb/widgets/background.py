@@ -2,8 +2,10 @@
 
 Widget callbacks run on the kernel's thread and must return at once, so a
 panel submits coroutines to the shared loop and keeps their futures here.
-``close()`` cancels every one and waits (briefly) for them to unwind, so a
-closed panel leaves no task on the loop and no thread behind.
+``close()`` cancels every one and waits (briefly) for them to unwind, and
+joins the few short-lived threads blocking work needed, so a closed panel
+leaves no task on the loop and no thread behind. A coroutine that fails
+unexpectedly is reported through ``on_error`` (the panel's banner), never lost.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any, TypeVar
 from ..runtime import Runtime
 
 T = TypeVar("T")
-#: How long ``close()`` waits for a cancelled task to finish unwinding.
+#: How long ``close()`` waits for a cancelled task or a worker thread to finish.
 UNWIND_S = 5.0
 
 
@@ -26,16 +28,18 @@ class PanelClosedError(RuntimeError):
 
 
 class Background:
-    """The futures of one panel's coroutines on the runtime's loop."""
+    """The futures of one panel's coroutines on the runtime's loop, and its worker threads."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.on_error: Callable[[BaseException], None] | None = None
         self._running: dict[concurrent.futures.Future[Any], threading.Event] = {}
+        self._threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
         self._closed = False
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        """Start ``coro`` on the loop; its failures are the coroutine's own business."""
+        """Start ``coro`` on the loop."""
         with self._lock:
             if self._closed:
                 coro.close()
@@ -51,20 +55,61 @@ class Background:
         future = self.runtime.loop.submit(guarded())
         with self._lock:
             self._running[future] = finished
-        future.add_done_callback(self._forget)
+        future.add_done_callback(self._settled)
         return future
 
-    def _forget(self, future: concurrent.futures.Future[Any]) -> None:
+    def _settled(self, future: concurrent.futures.Future[Any]) -> None:
         if future.cancelled():
             return  # close() or a Stop button still waits for the task to unwind
         with self._lock:
             self._running.pop(future, None)
+        error = future.exception()
+        if error is not None and self.on_error is not None:
+            self.on_error(error)
 
     @property
     def active(self) -> int:
-        """Coroutines not finished yet (cancelled ones count until they have unwound)."""
+        """Coroutines and worker threads not finished yet."""
         with self._lock:
-            return sum(1 for done in self._running.values() if not done.is_set())
+            tasks = sum(1 for done in self._running.values() if not done.is_set())
+            return tasks + sum(1 for t in self._threads if t.is_alive())
+
+    async def in_thread(self, work: Callable[[], T]) -> T:
+        """Run blocking ``work`` (starting a server, reading the store) in a short-lived thread.
+
+        Not the loop's default executor: its idle threads would outlive the panel.
+        """
+        loop = asyncio.get_running_loop()
+        result: asyncio.Future[T] = loop.create_future()
+
+        def settle(value: T | None, error: BaseException | None) -> None:
+            if result.done():
+                return
+            if error is not None:
+                result.set_exception(error)
+            else:
+                result.set_result(value)  # type: ignore[arg-type]
+
+        def run() -> None:
+            value: T | None = None
+            error: BaseException | None = None
+            try:
+                value = work()
+            except BaseException as exc:  # handed to the awaiting coroutine
+                error = exc
+            try:
+                loop.call_soon_threadsafe(settle, value, error)
+            except RuntimeError:  # the loop was stopped meanwhile: nobody is waiting
+                return
+            finally:
+                with self._lock:
+                    self._threads.discard(threading.current_thread())
+
+        thread = threading.Thread(target=run, name="ollama_nb-panel-work", daemon=True)
+        with self._lock:
+            self._threads.add(thread)
+        thread.start()
+        return await result
 
     def close(self) -> None:
         with self._lock:
@@ -77,35 +122,7 @@ class Background:
             return  # waiting here would block the very loop that must unwind them
         for _, finished in running:
             finished.wait(UNWIND_S)
-
-
-async def in_thread(work: Callable[[], T], name: str = "ollama_nb-panel-work") -> T:
-    """Run blocking ``work`` (starting a server, probing hardware) in its own short-lived thread.
-
-    Not the loop's default executor: its idle threads would outlive the panel.
-    """
-    loop = asyncio.get_running_loop()
-    result: asyncio.Future[T] = loop.create_future()
-
-    def settle(value: T | None, error: BaseException | None) -> None:
-        if result.done():
-            return
-        if error is not None:
-            result.set_exception(error)
-        else:
-            result.set_result(value)  # type: ignore[arg-type]
-
-    def run() -> None:
-        value: T | None = None
-        error: BaseException | None = None
-        try:
-            value = work()
-        except BaseException as exc:  # handed to the awaiting coroutine
-            error = exc
-        try:
-            loop.call_soon_threadsafe(settle, value, error)
-        except RuntimeError:  # the loop was stopped meanwhile: nobody is waiting
-            return
-
-    threading.Thread(target=run, name=name, daemon=True).start()
-    return await result
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(UNWIND_S)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import ipywidgets as widgets
 
 from ..domain import OllamaNbError, ServerUnavailableError
-from .background import Background, in_thread
+from .background import Background
 
 _COLOURS = {"error": "#c62828", "warning": "#8a6d00", "note": "#555"}
 _PREFIX = {"error": "✖ ", "warning": "⚠ ", "note": ""}
@@ -82,7 +82,7 @@ class Banner(widgets.VBox):
 
         manager = get_manager(self._background.runtime)
         try:
-            report = await in_thread(manager.start, name="ollama_nb-start")
+            report = await self._background.in_thread(manager.start)
         except Exception as exc:  # shown to the user, the panel stays usable
             self.error(exc)
             self.start_button.disabled = False

@@ -108,6 +108,7 @@ class ChatPanel(widgets.VBox):
         self._capabilities: dict[str, tuple[str, ...]] = {}
 
         self.banner = Banner(self._background, on_started=self.refresh_models)
+        self._background.on_error = self.banner.error
         self.model = widgets.Dropdown(description="Model", options=[], layout={"width": "auto"})
         self.refresh_button = widgets.Button(icon="refresh", tooltip="Reload the model list")
         self.refresh_button.layout.width = "3em"

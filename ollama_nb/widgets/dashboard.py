@@ -25,9 +25,9 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..application import use_cases
-from ..domain import OllamaNbError, RequestEvent
+from ..domain import ModelName, OllamaNbError, RequestEvent
 from ..runtime import Runtime, get_runtime
-from .background import Background, in_thread
+from .background import Background
 from .banner import Banner
 
 RENDER_INTERVAL_S = 0.5
@@ -54,7 +54,7 @@ class Point:
         t = event.timings
         return cls(
             event.started_at,
-            event.model,
+            _canonical(event.model),
             event.kind,
             event.status,
             t.latency_s,
@@ -148,6 +148,8 @@ class Dashboard(widgets.VBox):
         self.runtime = runtime or get_runtime()
         self.render_interval_s = render_interval_s
         self._background = Background(self.runtime)
+        self.banner = Banner(self._background, on_started=self.check_server)
+        self._background.on_error = self.banner.error
         self._points: deque[Point] = deque(maxlen=5000)
         self._lock = threading.Lock()
         self._render_pending = False
@@ -157,7 +159,6 @@ class Dashboard(widgets.VBox):
         self.renders = 0
         self.server_line = "checking…"
 
-        self.banner = Banner(self._background, on_started=self.check_server)
         self.status = widgets.HTML()
         self.queue = widgets.HTML()
         self.summary = widgets.HTML()
@@ -200,9 +201,8 @@ class Dashboard(widgets.VBox):
         except ModuleNotFoundError:
             return
         try:
-            frame = await in_thread(
-                lambda: telemetry.metrics(since=window, runtime=self.runtime),
-                name="ollama_nb-history",
+            frame = await self._background.in_thread(
+                lambda: telemetry.metrics(since=window, runtime=self.runtime)
             )
         except OllamaNbError as exc:
             self.banner.warning(f"Could not read the metrics store: {exc}")
@@ -353,6 +353,14 @@ class Dashboard(widgets.VBox):
                 self.runtime.loop.loop.call_soon_threadsafe(timer.cancel)
         self._background.close()
         super().close()
+
+
+def _canonical(model: str) -> str:
+    """``llama3.2`` and ``llama3.2:latest`` are one model (as the metrics store counts them)."""
+    try:
+        return ModelName(model).canonical
+    except OllamaNbError:
+        return model
 
 
 def _number(value: Any) -> float | None:

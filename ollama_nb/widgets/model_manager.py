@@ -16,7 +16,7 @@ import html
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import ipywidgets as widgets
@@ -33,7 +33,7 @@ from ..domain import (
 )
 from ..notebook.display import human_bytes
 from ..runtime import Runtime, get_runtime
-from .background import Background, in_thread
+from .background import Background
 from .banner import Banner
 
 #: Seconds between automatic refreshes: often enough to see a model unload,
@@ -82,12 +82,14 @@ def _parameter_count(text: str) -> float:
         return 0.0
 
 
-def _unloads_in(model: RunningModel, now: datetime) -> str:
-    if model.expires_at is None:
+def _unloads_in(model: RunningModel) -> str:
+    expires = model.expires_at
+    if expires is None:
         return ""
-    if model.expires_at.year > 2200:
+    if expires.year > 2200:
         return "never"
-    seconds = (model.expires_at - now).total_seconds()
+    now = datetime.now(expires.tzinfo) if expires.tzinfo else datetime.now()
+    seconds = (expires - now).total_seconds()
     if seconds <= 0:
         return "now"
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
@@ -118,6 +120,8 @@ class ModelManager(widgets.VBox):
         self.runtime = runtime or get_runtime()
         self.refresh_interval_s = refresh_interval_s
         self._background = Background(self.runtime)
+        self.banner = Banner(self._background, on_started=self.refresh)
+        self._background.on_error = self.banner.error
         self.rows: list[ModelRow] = []
         self.loaded: list[RunningModel] = []
         self.recommended: list[str] = []
@@ -126,7 +130,6 @@ class ModelManager(widgets.VBox):
         self._pending_delete: str | None = None
         self._bars: dict[str, widgets.FloatProgress] = {}
 
-        self.banner = Banner(self._background, on_started=self.refresh)
         self.sort_by = widgets.Dropdown(
             options=list(SORT_KEYS), value="name", description="Sort by"
         )
@@ -262,7 +265,6 @@ class ModelManager(widgets.VBox):
         self.selected.value = current if current in names else (names[0] if names else None)
 
     def _render_loaded(self) -> None:
-        now = datetime.now(UTC)
         self.loaded_table.value = _table(
             ("model", "memory", "in GPU", "unloads in"),
             [
@@ -270,7 +272,7 @@ class ModelManager(widgets.VBox):
                     m.name,
                     human_bytes(m.size_bytes),
                     f"{m.gpu_share:.0%}",
-                    _unloads_in(m, now),
+                    _unloads_in(m),
                 )
                 for m in self.loaded
             ],
@@ -282,7 +284,7 @@ class ModelManager(widgets.VBox):
         try:
             from ..server.manager import get_manager
 
-            plan = await in_thread(get_manager(self.runtime).plan, name="ollama_nb-plan")
+            plan = await self._background.in_thread(get_manager(self.runtime).plan)
         except (ModuleNotFoundError, OllamaNbError) as exc:
             self.banner.note(f"No models installed: type a name to pull ({exc}).")
             return

@@ -185,3 +185,18 @@ def test_request_log_rotates_by_size(tmp_path: Path) -> None:
         lines = (tmp_path / name).read_text().splitlines()
         assert all(json.loads(line)["request_id"] == "abc" for line in lines)
     assert (tmp_path / "requests.log.1").stat().st_size >= 2_000
+
+
+def test_python_api_images_are_shrunk_and_the_saving_recorded(
+    runtime: Runtime, ollama_standin: Any
+) -> None:
+    from PIL import Image
+
+    big = Image.radial_gradient("L").resize((3000, 2000)).convert("RGB")
+    result = ollama_nb.chat("what is this?", model="gemma3:4b", images=[big])
+    assert "JPEG" in result.text or "PNG" in result.text
+    sent = ollama_standin.requests("/api/chat")[-1]["body"]["messages"][-1]["images"][0]
+    assert max(sent["width"], sent["height"]) <= runtime.settings.image_max_side
+    event = runtime.recent.last
+    assert event is not None and event.kind == "vision" and event.image_count == 1
+    assert event.image_bytes_saved > 1_000_000  # 18 MB of raw pixels down to tens of kB

@@ -17,7 +17,7 @@ from ollama_nb.embedded import (
     read_gguf,
 )
 from ollama_nb.embedded.llama_engine import StopFilter, gemma_prompt, plain_prompt
-from ollama_nb.embedded.models import card_for, folder_models, ModelSpec
+from ollama_nb.embedded.models import ModelSpec, card_for, folder_models
 from ollama_nb.notebook.embedded_commands import describe_backend
 from ollama_nb.testing.standin.engine import ChatMessage
 
@@ -110,7 +110,7 @@ def test_memory_check_refuses_with_the_arithmetic(tmp_path: Path) -> None:
 
 
 def test_model_list_takes_paths_and_named_paths(tmp_path: Path) -> None:
-    specs = parse_model_list(f"/m/Qwen2.5-0.5B-Instruct-Q4_K_M.gguf:phi=/m/phi.gguf:")
+    specs = parse_model_list("/m/Qwen2.5-0.5B-Instruct-Q4_K_M.gguf:phi=/m/phi.gguf:")
     assert [(s.name, str(s.path)) for s in specs] == [
         ("qwen2.5-0.5b-instruct-q4_k_m:latest", "/m/Qwen2.5-0.5B-Instruct-Q4_K_M.gguf"),
         ("phi:latest", "/m/phi.gguf"),
@@ -122,7 +122,7 @@ def test_models_folder_lists_gguf_files_and_a_missing_folder_is_an_error(tmp_pat
     write_gguf(tmp_path / "a.gguf", TINY)
     (tmp_path / "notes.txt").write_text("x")
     assert [s.name for s in folder_models(tmp_path)] == ["a:latest", "b:latest"]
-    with pytest.raises(GgufError, match="folder .* does not exist"):
+    with pytest.raises(GgufError, match=r"folder .* does not exist"):
         EmbeddedConfig.from_environ({"OLLAMA_NB_EMBEDDED_MODELS_DIR": str(tmp_path / "gone")})
 
 

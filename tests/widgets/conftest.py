@@ -81,6 +81,13 @@ def slow_env(ollama_standin_factory: Any, tmp_path: Any) -> Iterator[Env]:
     yield from _env(handle.url, handle, tmp_path)
 
 
+@pytest.fixture
+def empty_env(ollama_standin_factory: Any, tmp_path: Any) -> Iterator[Env]:
+    """A stand-in with no model installed."""
+    handle = ollama_standin_factory(models=())
+    yield from _env(handle.url, handle, tmp_path)
+
+
 def dead_url() -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

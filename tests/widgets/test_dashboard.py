@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import ollama_nb
 from ollama_nb.widgets import Dashboard
 
@@ -31,10 +33,8 @@ def test_each_finished_request_updates_the_summary_and_the_chart(env: Env) -> No
 def test_a_failed_request_counts_as_an_error(env: Env) -> None:
     board = Dashboard(runtime=env.runtime, render_interval_s=0, history=None)
     env.standin.inject("http_500", path="/api/chat")
-    try:
+    with pytest.raises(ollama_nb.OllamaNbError):
         ollama_nb.chat("boom", model="llama3.2")
-    except ollama_nb.OllamaNbError:
-        pass
     wait_for(lambda: board.figures and board.figures[0].errors == 1, "the error row")
     board.close()
 

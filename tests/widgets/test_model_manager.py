@@ -8,7 +8,7 @@ from typing import Any
 from ollama_nb.server.manager import get_manager
 from ollama_nb.widgets import ModelManager
 
-from .conftest import Env, _env, wait_for
+from .conftest import Env, wait_for
 
 
 def ready(env: Env, **kwargs: Any) -> ModelManager:
@@ -105,21 +105,15 @@ def test_delete_asks_first_and_deleting_the_default_clears_it(env: Env) -> None:
     manager.close()
 
 
-def test_with_no_models_the_profiles_recommended_models_are_offered(
-    ollama_standin_factory: Any, tmp_path: Any
-) -> None:
-    handle = ollama_standin_factory(models=())
-    for env in _env(handle.url, handle, tmp_path):
-        manager = ready(env)
-        wait_for(lambda: manager.recommendations.children, "the recommendations")
-        profile = get_manager(env.runtime).plan().choice.profile
-        assert profile is not None
-        assert manager.recommended == list(
-            dict.fromkeys([profile.models.text, profile.models.vision])
-        )
-        descriptions = [getattr(b, "description", "") for b in manager.recommendations.children]
-        assert f"Pull {profile.models.text}" in descriptions
-        manager.close()
+def test_with_no_models_the_profiles_recommended_models_are_offered(empty_env: Env) -> None:
+    manager = ready(empty_env)
+    wait_for(lambda: manager.recommendations.children, "the recommendations")
+    profile = get_manager(empty_env.runtime).plan().choice.profile
+    assert profile is not None
+    assert manager.recommended == list(dict.fromkeys([profile.models.text, profile.models.vision]))
+    descriptions = [getattr(b, "description", "") for b in manager.recommendations.children]
+    assert f"Pull {profile.models.text}" in descriptions
+    manager.close()
 
 
 def test_the_refresh_timer_runs_until_close(env: Env) -> None:
