@@ -50,10 +50,25 @@ def unload_ipython_extension(ipython: Any) -> None:
     unload(ipython)
 
 
+_WIDGETS = frozenset({"ChatPanel", "Dashboard", "ModelManager"})
+
+
+def __getattr__(name: str) -> object:
+    """The panels, imported on first use so ``import ollama_nb`` does not load ipywidgets."""
+    if name in _WIDGETS:
+        from . import widgets
+
+        return getattr(widgets, name)
+    raise AttributeError(f"module 'ollama_nb' has no attribute {name!r}")
+
+
 __all__ = [
     "ChatMessage",
+    "ChatPanel",
     "ChatResult",
+    "Dashboard",
     "GenerationOptions",
+    "ModelManager",
     "ModelNotFoundError",
     "OllamaNbError",
     "ServerUnavailableError",

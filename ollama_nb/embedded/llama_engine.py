@@ -306,9 +306,38 @@ def template_prompt(llama: Any, template: str, messages: Sequence[ChatMessage]) 
     return str(rendered.prompt)
 
 
+EXTRA_BUFFERS_ENV = "OLLAMA_NB_EMBEDDED_EXTRA_BUFFERS"
+_patch_lock = threading.Lock()
+
+
+def _without_extra_buffers() -> None:
+    """Make every later model load skip llama.cpp's extra buffer types (AMX, repacking).
+
+    Some virtual machines advertise Intel AMX in CPUID but trap its instructions, which
+    kills the process with SIGILL inside a native AMX build. Llama() exposes no switch for
+    ``use_extra_bufts``, so its default-params factory is wrapped (once, process-wide).
+    """
+    import llama_cpp.llama_cpp as low
+
+    with _patch_lock:
+        original = low.llama_model_default_params
+        if getattr(original, "_ollama_nb_no_extra", False):
+            return
+
+        def defaults() -> Any:
+            params = original()
+            params.use_extra_bufts = False
+            return params
+
+        defaults._ollama_nb_no_extra = True  # type: ignore[attr-defined]
+        low.llama_model_default_params = defaults
+
+
 def _new_llama(kwargs: Mapping[str, object]) -> Any:
     from llama_cpp import Llama
 
+    if os.environ.get(EXTRA_BUFFERS_ENV, "1").strip().lower() in ("0", "false", "no"):
+        _without_extra_buffers()
     return Llama(**kwargs)
 
 

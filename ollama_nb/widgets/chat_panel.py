@@ -373,7 +373,9 @@ class ChatPanel(widgets.VBox):
         if not message:
             self.banner.warning("Write a message first.")
             return
-        if not self.model.value:
+        # Before the model list has loaded, the model asked for (or the default) is used.
+        model = self.model.value or self._wanted_model or self.runtime.settings.default_model
+        if not model:
             self.banner.error(
                 InvalidInputError(
                     "No model to ask.",
@@ -382,8 +384,8 @@ class ChatPanel(widgets.VBox):
             )
             return
         try:
-            images, saved = self._prepared_images(self.model.value)
-            request, conversation, key, user = self._request(message, images)
+            images, saved = self._prepared_images(model)
+            request, conversation, key, user = self._request(model, message, images)
         except OllamaNbError as exc:
             self.banner.error(exc)
             return
@@ -410,7 +412,7 @@ class ChatPanel(widgets.VBox):
         return [image.to_base64() for image in prepared], sum(i.bytes_saved for i in prepared)
 
     def _request(
-        self, message: str, images: list[str]
+        self, model: str, message: str, images: list[str]
     ) -> tuple[ChatRequest, Conversation, str, ChatMessage]:
         name = (self.conversation.value or "").strip() or DEFAULT_CONVERSATION
         conversation = self.store.get(name)
@@ -425,7 +427,7 @@ class ChatPanel(widgets.VBox):
             )
         request = api.chat_request(
             list(prepared.messages),
-            model=self.model.value,
+            model=model,
             options=self._options(),
             runtime=self.runtime,
         )

@@ -19,6 +19,7 @@ from ollama_nb.embedded import (
 from ollama_nb.embedded.llama_engine import StopFilter, gemma_prompt, plain_prompt
 from ollama_nb.embedded.models import ModelSpec, card_for, folder_models
 from ollama_nb.notebook.embedded_commands import describe_backend
+from ollama_nb.testing import StandinHandle
 from ollama_nb.testing.standin.engine import ChatMessage
 
 
@@ -161,3 +162,13 @@ def test_backend_description_names_what_serves() -> None:
     assert "not instruction-tuned" in describe_backend("0.13.0-embedded")
     assert describe_backend("0.13.0-standin").startswith("stand-in")
     assert describe_backend("0.12.6") == "Ollama 0.12.6"
+
+
+def test_status_and_backend_commands_name_the_stand_in(ollama_standin: StandinHandle) -> None:
+    from tests.magics.conftest import make_shell
+
+    for shell in make_shell(ollama_standin.url, ollama_standin):
+        status = shell.run("%ollama status")
+        assert "Backend" in repr(status)
+        assert "stand-in: scripted replies for tests" in repr(status)
+        assert shell.run("%ollama backend").startswith("stand-in: scripted replies")
