@@ -3,7 +3,7 @@
 nbval starts one kernel per notebook and the kernel inherits this process's
 environment, so the stand-in is started and ``OLLAMA_HOST`` set in
 ``pytest_configure``, before any kernel exists. Each notebook gets a fresh data
-directory (metrics, logs) and a reset stand-in, so notebooks do not see each
+directory (metrics, logs, server state) and a reset stand-in, so notebooks do not see each
 other's requests or pulled models.
 """
 
@@ -28,7 +28,6 @@ def pytest_configure(config: pytest.Config) -> None:
     # A little simulated speed so streaming cells stream and timings are non-zero.
     _server = StandinServer(StandinConfig(tokens_per_second=400.0)).start()
     os.environ["OLLAMA_HOST"] = _server.host
-    os.environ["OLLAMA_NB_DATA_DIR"] = tempfile.mkdtemp(prefix="ollama_nb_notebooks_")
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
 
 
@@ -45,6 +44,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     notebook = str(Path(str(item.fspath)))
     if notebook.endswith(".ipynb") and notebook != _last_notebook and _server is not None:
         _last_notebook = notebook
+        # The kernel starts after this hook, so it sees its own empty data dir.
+        os.environ["OLLAMA_NB_DATA_DIR"] = tempfile.mkdtemp(prefix="ollama_nb_notebook_")
         handle = StandinHandle(_server.url)
         handle.reset()
         handle.close()

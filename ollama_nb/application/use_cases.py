@@ -164,6 +164,32 @@ async def complete(
     return result
 
 
+def _record_simple(
+    ports: Ports,
+    kind: RequestKind,
+    model: str,
+    started_at: float,
+    status: RequestStatus,
+    timings: Timings,
+    failure: OllamaNbError | None,
+) -> None:
+    """The event for a request without a streamed answer (embed, pull)."""
+    ports.metrics.record(
+        RequestEvent(
+            request_id=new_request_id(),
+            started_at=started_at,
+            kind=kind,
+            model=model,
+            host=ports.gateway.host,
+            status=status,
+            timings=timings,
+            error_type=type(failure).__name__ if failure else None,
+            error_message=str(failure) if failure else None,
+            project=ports.project,
+        )
+    )
+
+
 async def embed(ports: Ports, request: EmbedRequest) -> EmbedResult:
     started_at = ports.clock.time()
     t0 = ports.clock.monotonic()
@@ -187,20 +213,7 @@ async def embed(ports: Ports, request: EmbedRequest) -> EmbedResult:
         status, failure = "error", exc
         raise
     finally:
-        ports.metrics.record(
-            RequestEvent(
-                request_id=new_request_id(),
-                started_at=started_at,
-                kind="embed",
-                model=request.model.value,
-                host=ports.gateway.host,
-                status=status,
-                timings=timings,
-                error_type=type(failure).__name__ if failure else None,
-                error_message=str(failure) if failure else None,
-                project=ports.project,
-            )
-        )
+        _record_simple(ports, "embed", request.model.value, started_at, status, timings, failure)
 
 
 async def pull(ports: Ports, model: ModelName) -> AsyncGenerator[PullProgress, None]:
@@ -218,20 +231,8 @@ async def pull(ports: Ports, model: ModelName) -> AsyncGenerator[PullProgress, N
         status, failure = "error", exc
         raise
     finally:
-        ports.metrics.record(
-            RequestEvent(
-                request_id=new_request_id(),
-                started_at=started_at,
-                kind="pull",
-                model=model.value,
-                host=ports.gateway.host,
-                status=status,
-                timings=Timings(latency_s=ports.clock.monotonic() - t0),
-                error_type=type(failure).__name__ if failure else None,
-                error_message=str(failure) if failure else None,
-                project=ports.project,
-            )
-        )
+        timings = Timings(latency_s=ports.clock.monotonic() - t0)
+        _record_simple(ports, "pull", model.value, started_at, status, timings, failure)
 
 
 async def list_models(ports: Ports) -> list[ModelSummary]:
