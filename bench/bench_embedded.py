@@ -27,7 +27,7 @@ import httpx
 
 import ollama_nb
 from ollama_nb.embedded import DEFAULT_MODEL, default_model_path
-from ollama_nb.embedded.llama_engine import DEFAULT_NUM_CTX, gemma_prompt
+from ollama_nb.embedded.llama_engine import DEFAULT_NUM_CTX, LoadSpec, _new_llama, gemma_prompt
 from ollama_nb.runtime import Runtime, set_runtime
 from ollama_nb.settings import load_settings
 from ollama_nb.testing.standin.engine import ChatMessage
@@ -68,10 +68,10 @@ def ours(tokens: int, threads: int) -> tuple[float, float, int]:
         PROMPT,
         model=DEFAULT_MODEL,
         options={"num_predict": tokens, "temperature": 0, "num_thread": threads},
-        on_chunk=lambda chunk: arrivals.append(time.perf_counter()) if chunk.text else None,
+        on_chunk=lambda chunk: arrivals.append(time.perf_counter()) if chunk.content else None,
     )
-    count = result.timings.eval_count
-    decode = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
+    count = result.timings.eval_count  # tokens; a chunk may carry two (split UTF-8)
+    decode = (count - 1) / (arrivals[-1] - arrivals[0])
     return decode, count / (arrivals[-1] - sent), count
 
 
@@ -102,13 +102,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
 
-    from llama_cpp import Llama
-
-    path = default_model_path()
-    llama = Llama(
-        model_path=str(path), n_ctx=DEFAULT_NUM_CTX, n_batch=512, n_threads=args.threads,
-        verbose=False,
-    )  # fmt: skip
+    # Built exactly as the server builds it (same context, batch, threads, buffers).
+    spec = LoadSpec(str(default_model_path()), DEFAULT_NUM_CTX, args.threads, True, False)
+    llama = _new_llama(spec)
     proc, url = start_server(args.threads)
     with tempfile.TemporaryDirectory() as data_dir:
         runtime = Runtime(load_settings(host=url, data_dir=Path(data_dir), request_log=False))

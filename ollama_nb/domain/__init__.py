@@ -16,8 +16,8 @@ from .errors import (
     ServerUnavailableError,
     StreamError,
 )
-from .image_errors import ImageError
 from .events import RequestEvent, RequestKind, RequestStatus
+from .image_errors import ImageError
 from .messages import ChatMessage, ChatRequest, EmbedRequest, GenerateRequest, Role, ToolCall
 from .names import ModelName
 from .options import GenerationOptions, KeepAlive, ResponseFormat, Think, validate_think

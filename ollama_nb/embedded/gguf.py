@@ -39,6 +39,8 @@ class GgufInfo:
     version: int
     size_bytes: int
     metadata: Mapping[str, object]
+    parameter_count: int = 0
+    """Summed from the tensor table (``general.parameter_count`` is often absent)."""
 
     @property
     def architecture(self) -> str:
@@ -117,6 +119,23 @@ def _read_value(f: BinaryIO, kind: int, *, keep_arrays: bool) -> object:
     raise ValueError(f"unknown GGUF value type {kind}")
 
 
+def _count_parameters(f: BinaryIO, tensor_count: int) -> int:
+    """Elements over every tensor: name, dims, type and offset per entry of the table."""
+    total = 0
+    for _ in range(tensor_count):
+        _read_string(f)
+        n_dims = _read(f, "<I")
+        assert isinstance(n_dims, int)
+        elements = 1
+        for _ in range(n_dims):
+            dim = _read(f, "<Q")
+            assert isinstance(dim, int)
+            elements *= dim
+        f.seek(4 + 8, 1)  # type, offset
+        total += elements
+    return total
+
+
 def read_gguf(path: Path | str) -> GgufInfo:
     """Validate ``path`` as a GGUF file and read its metadata (large arrays as lengths)."""
     p = Path(path).expanduser()
@@ -136,9 +155,10 @@ def read_gguf(path: Path | str) -> GgufInfo:
                     hint="Use a llama.cpp GGUF model, e.g. one downloaded from Hugging Face.",
                 )
             version = _read(f, "<I")
-            _read(f, "<Q")  # tensor count
+            tensor_count = _read(f, "<Q")
             kv_count = _read(f, "<Q")
             assert isinstance(version, int) and isinstance(kv_count, int)
+            assert isinstance(tensor_count, int)
             metadata: dict[str, object] = {}
             for _ in range(kv_count):
                 key = _read_string(f)
@@ -146,6 +166,9 @@ def read_gguf(path: Path | str) -> GgufInfo:
                 assert isinstance(kind, int)
                 keep = not key.startswith("tokenizer.ggml.")  # vocabularies: lengths only
                 metadata[key] = _read_value(f, kind, keep_arrays=keep)
+            parameters = _count_parameters(f, tensor_count)
+    except GgufError:
+        raise
     except (EOFError, ValueError, struct.error) as exc:
         raise GgufError(
             f"{p} is not a complete GGUF file ({exc or 'it ends inside its header'}).",
@@ -153,4 +176,7 @@ def read_gguf(path: Path | str) -> GgufInfo:
         ) from None
     except OSError as exc:
         raise GgufError(f"Cannot read {p}: {exc.strerror or exc}.") from None
-    return GgufInfo(path=p, version=version, size_bytes=p.stat().st_size, metadata=metadata)
+    return GgufInfo(
+        path=p, version=version, size_bytes=p.stat().st_size, metadata=metadata,
+        parameter_count=parameters,
+    )  # fmt: skip

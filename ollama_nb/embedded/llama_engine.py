@@ -203,23 +203,16 @@ class LlamaEngine:
         except ModelTooLargeError as exc:
             raise ApiError(500, str(exc)) from None
         executor = ThreadPoolExecutor(1, thread_name_prefix=f"llama-{card.name}")
-        use_mmap = options.get("use_mmap", True)
         threads = options.get("num_thread")
-        kwargs: dict[str, object] = {
-            "model_path": str(info.path),
-            "n_ctx": num_ctx,
-            "n_batch": min(512, num_ctx),
-            "n_threads": int(threads) if isinstance(threads, int) and threads > 0 else None,
-            "use_mmap": bool(use_mmap),
-            "embedding": info.is_embedding_model,
-            "verbose": False,
-        }
-        if kwargs["n_threads"] is None:
-            kwargs["n_threads"] = self._n_threads
+        spec = LoadSpec(
+            model_path=str(info.path),
+            n_ctx=num_ctx,
+            n_threads=threads if isinstance(threads, int) and threads > 0 else self._n_threads,
+            use_mmap=options.get("use_mmap", True) is not False,
+            embedding=info.is_embedding_model,
+        )
         try:
-            llama = await asyncio.get_running_loop().run_in_executor(
-                executor, lambda: _new_llama(kwargs)
-            )
+            llama = await asyncio.get_running_loop().run_in_executor(executor, _new_llama, spec)
         except BaseException:
             executor.shutdown(wait=False)
             raise
@@ -302,7 +295,8 @@ def template_prompt(llama: Any, template: str, messages: Sequence[ChatMessage]) 
     bos = model.token_get_text(llama.token_bos()) if llama.token_bos() >= 0 else ""
     eos = model.token_get_text(llama.token_eos()) if llama.token_eos() >= 0 else ""
     formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
-    rendered = formatter(messages=[{"role": m.role, "content": m.content} for m in messages])
+    chat: list[Any] = [{"role": m.role, "content": m.content} for m in messages]
+    rendered = formatter(messages=chat)
     return str(rendered.prompt)
 
 
@@ -333,12 +327,31 @@ def _without_extra_buffers() -> None:
         low.llama_model_default_params = defaults
 
 
-def _new_llama(kwargs: Mapping[str, object]) -> Any:
+@dataclass(frozen=True, slots=True)
+class LoadSpec:
+    """What a load passes to ``llama_cpp.Llama`` (the load-time options Ollama knows)."""
+
+    model_path: str
+    n_ctx: int
+    n_threads: int
+    use_mmap: bool
+    embedding: bool
+
+
+def _new_llama(spec: LoadSpec) -> Any:
     from llama_cpp import Llama
 
     if os.environ.get(EXTRA_BUFFERS_ENV, "1").strip().lower() in ("0", "false", "no"):
         _without_extra_buffers()
-    return Llama(**kwargs)
+    return Llama(
+        model_path=spec.model_path,
+        n_ctx=spec.n_ctx,
+        n_batch=min(512, spec.n_ctx),
+        n_threads=spec.n_threads,
+        use_mmap=spec.use_mmap,
+        embedding=spec.embedding,
+        verbose=False,
+    )
 
 
 def _grammar(spec: object) -> Any:
@@ -395,7 +408,13 @@ def _generate_steps(
         tokens = tokens[:KEEP_TOKENS] + tokens[-(room - KEEP_TOKENS) :]
     n_prompt = len(tokens)
     seed = options.get("seed")
-    llama.set_seed(int(seed) if isinstance(seed, int) and seed >= 0 else random.getrandbits(31))
+    if isinstance(seed, int) and seed >= 0:
+        # A reused KV prefix evaluates the prompt in other batch shapes, which changes the
+        # logits in the last bits; a seeded request evaluates it whole so it can repeat.
+        llama.reset()
+        llama.set_seed(seed)
+    else:
+        llama.set_seed(random.getrandbits(31))
     stops = options.get("stop")
     stop_filter = StopFilter(
         [s for s in stops if isinstance(s, str)] if isinstance(stops, list) else []

@@ -157,14 +157,14 @@ class EmbeddedConfig:
 
 
 def _size_label(count: int) -> str:
-    return f"{count / 1e9:.1f}B" if count >= 1e9 else f"{count / 1e6:.0f}M"
+    return f"{count / 1e9:.1f}B" if count >= 1e9 else f"{count / 1e6:.2f}M"
 
 
 def card_for(spec: ModelSpec, info: GgufInfo) -> ModelCard:
     """The model card the HTTP layer reports, built from the GGUF header."""
     count = info.metadata.get("general.parameter_count")
     if not isinstance(count, int):
-        count = int(info.size_bytes * 2)  # roughly 4 bits per weight
+        count = info.parameter_count
     file_type = info.metadata.get("general.file_type")
     quant = _QUANT_NAMES.get(file_type, "unknown") if isinstance(file_type, int) else "unknown"
     gemma = info.architecture.startswith("gemma")

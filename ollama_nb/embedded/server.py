@@ -83,8 +83,9 @@ def server_from_environ(environ: Mapping[str, str] | None = None) -> StandinServ
 
 def banner(models: tuple[str, ...] = (DEFAULT_MODEL,)) -> str:
     """The one line shown when the embedded server starts in place of Ollama."""
-    names = ", ".join(models)
+    names = ", ".join(f"{m} (base model: continues text, ignores instructions)"
+                      if m == DEFAULT_MODEL else m for m in models)  # fmt: skip
     return (
-        f"Embedded server (llama.cpp via llama-cpp-python) serving {names}: no Ollama "
+        f"Embedded server (llama.cpp via llama-cpp-python) serving {names}; no Ollama "
         "found. For real models install Ollama: https://ollama.com/download"
     )

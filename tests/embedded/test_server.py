@@ -175,3 +175,25 @@ def test_format_json_constrains_the_answer(client: httpx.Client) -> None:
         json={**_gen("Answer in JSON:", num_predict=40, temperature=0), "format": schema},
     ).json()
     assert isinstance(json.loads(body["response"])["ok"], bool)
+
+
+def test_the_server_manager_machinery_starts_and_stops_it(tmp_path: Path) -> None:
+    from ollama_nb.embedded import is_embedded_binary, start_embedded_server
+    from ollama_nb.infrastructure.host import parse_ollama_host
+    from ollama_nb.server.process import ServerProcess, forget
+    from tests.magics.conftest import dead_url
+
+    host = parse_ollama_host(dead_url())
+    outcome = start_embedded_server(host, tmp_path, timeout_s=120)
+    server = ServerProcess(host, tmp_path)
+    try:
+        assert outcome.action == "started" and outcome.state is not None
+        assert is_embedded_binary(outcome.state.binary)
+        assert outcome.state.parallel == 1
+        version = httpx.get(host.base_url + "/api/version").json()["version"]
+        assert version.endswith("-embedded")
+    finally:
+        stopped = server.stop()
+        forget(server)
+    assert stopped.action == "stopped"
+    assert not server.answering()

@@ -156,14 +156,20 @@ def test_recycled_pid_is_not_ours(setup: Setup) -> None:
     assert psutil.pid_exists(me.pid)
 
 
-def test_missing_binary_is_explained(setup: Setup, fake_bin: Path) -> None:
+def test_missing_binary_is_explained(
+    setup: Setup, fake_bin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without the embedded extra (tests/embedded covers the start it offers instead).
+    import ollama_nb.embedded
+
+    monkeypatch.setattr(ollama_nb.embedded, "embedded_available", lambda: False)
     (fake_bin / "ollama").unlink()
     setup.manager.configure(binary=str(fake_bin / "nope"))
     with pytest.raises(Exception, match="does not exist"):
         setup.manager.start()
     setup.manager.configure(binary=None)
     if not any(Path(p).exists() for p in ("/usr/local/bin/ollama", "/usr/bin/ollama")):
-        with pytest.raises(OllamaNotInstalledError, match="install"):
+        with pytest.raises(OllamaNotInstalledError, match=r"ollama_nb\[embedded\]"):
             setup.manager.start()
         assert setup.manager.ensure_running() is False  # auto-start stays quiet
 

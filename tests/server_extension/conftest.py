@@ -9,16 +9,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from tornado.httpclient import HTTPClientError, HTTPResponse
-
-from ollama_nb.runtime import Runtime, set_runtime
-from ollama_nb.settings import load_settings
-from ollama_nb.testing.standin import StandinHandle
 
 # pytest-jupyter's fixtures (and its autouse loop and coroutine-collection hook)
 # are imported here rather than registered with ``pytest_plugins``, so they apply
 # to this folder only and leave pytest-asyncio in charge everywhere else.
 from pytest_jupyter.jupyter_server import *  # noqa: F403
+from tornado.httpclient import HTTPClientError, HTTPResponse
+
+from ollama_nb.runtime import Runtime, set_runtime
+from ollama_nb.settings import load_settings
+from ollama_nb.testing.standin import StandinHandle
 
 Fetch = Callable[..., Awaitable[HTTPResponse]]
 
