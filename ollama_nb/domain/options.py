@@ -124,11 +124,14 @@ class GenerationOptions:
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
+        for name in _OPTION_NAMES:  # sent with every request: avoid dataclasses.fields()
+            value = getattr(self, name)
             if value is not None:
-                wire[f.name] = list(value) if isinstance(value, tuple) else value
+                wire[name] = list(value) if isinstance(value, tuple) else value
         return wire
+
+
+_OPTION_NAMES = GenerationOptions.known_keys()
 
 
 def _wrong_type(key: str, value: object, expected: str) -> InvalidInputError:

@@ -121,15 +121,34 @@ class HttpOllamaGateway:
     # --- connection, retries, errors ------------------------------------------
 
     async def _open(
-        self, method: str, path: str, body: dict[str, Any] | None, *, model: str | None
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        *,
+        model: str | None,
+        stream: bool = True,
     ) -> tuple[httpx.Response, int]:
-        """Send and return the open response once headers arrive, with the retry count."""
+        """Send and return the response with the retry count.
+
+        With ``stream`` the response is open once headers arrive; without it the
+        body is read in the same pass, which saves event-loop round trips for the
+        many small requests (catalogue calls, non-streamed answers, batches).
+        """
         retries = 0
         while True:
             self.breaker.before_request()
             request = self._client.build_request(method, path, json=body)
             try:
-                response = await self._client.send(request, stream=True)
+                response = await self._client.send(request, stream=stream)
+            except (httpx.ReadError, httpx.RemoteProtocolError) as exc:
+                if stream:
+                    self.breaker.record_failure()
+                    raise ServerUnavailableError(self._base_url, _describe(exc)) from exc
+                self.breaker.record_success()  # it answered, then broke off
+                raise StreamError(
+                    f"the connection to {self._base_url} broke while reading ({_describe(exc)})"
+                ) from exc
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 self.breaker.record_failure()
                 if retries < self._retry.attempts and self.breaker.state == "closed":
@@ -160,10 +179,12 @@ class HttpOllamaGateway:
     async def _lines(
         self, method: str, path: str, body: dict[str, Any], *, model: str | None
     ) -> AsyncGenerator[tuple[dict[str, Any], int], None]:
-        """Yield each NDJSON object of a streamed answer with the retry count."""
-        response, retries = await self._open(method, path, body, model=model)
+        """Yield each NDJSON object of an answer with the retry count."""
+        stream = body.get("stream", True) is not False
+        response, retries = await self._open(method, path, body, model=model, stream=stream)
+        lines = response.aiter_lines() if stream else _aiter(response.text.splitlines())
         try:
-            async for line in response.aiter_lines():
+            async for line in lines:
                 if not line.strip():
                     continue
                 try:
@@ -196,13 +217,8 @@ class HttpOllamaGateway:
         *,
         model: str | None = None,
     ) -> Any:
-        response, _ = await self._open(method, path, body, model=model)
-        try:
-            raw = await response.aread()
-        except httpx.HTTPError as exc:
-            raise StreamError(f"the connection broke while reading ({_describe(exc)})") from exc
-        finally:
-            await response.aclose()
+        response, _ = await self._open(method, path, body, model=model, stream=False)
+        raw = response.content
         if not raw.strip():
             return {}
         try:
@@ -241,8 +257,9 @@ class HttpOllamaGateway:
             chunk = _chunk_from_wire(data)
             if chunk.done:
                 finished = True
-                timings = chunk.timings or Timings()
-                chunk = replace(chunk, timings=replace(timings, retries=retries))
+                if retries:
+                    timings = chunk.timings or Timings()
+                    chunk = replace(chunk, timings=replace(timings, retries=retries))
             yield chunk
         if not finished:
             raise StreamError(
@@ -319,6 +336,11 @@ class HttpOllamaGateway:
         except httpx.HTTPError:
             return False
         return response.status_code < 400
+
+
+async def _aiter(items: list[str]) -> AsyncGenerator[str, None]:
+    for item in items:
+        yield item
 
 
 def _chunk_from_wire(data: dict[str, Any]) -> ChatChunk:

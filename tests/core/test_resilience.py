@@ -108,3 +108,18 @@ async def test_cancelled_waiter_does_not_leak_a_slot(clock: Any) -> None:
 async def _enter(gate: SlotGate, lane: str) -> None:
     async with gate.slot(lane):  # type: ignore[arg-type]
         await asyncio.sleep(0)
+
+
+async def test_resize_from_another_thread_admits_waiters(clock: Any) -> None:
+    import threading
+
+    gate = SlotGate(clock, limit=1)
+    async with gate.slot("text"):
+        waiter = asyncio.create_task(_enter(gate, "text"))
+        await asyncio.sleep(0.01)
+        assert gate.stats().waiting == 1
+        resizer = threading.Thread(target=gate.resize, args=(2,))
+        resizer.start()
+        resizer.join()
+        await asyncio.wait_for(waiter, 1)  # admitted while the first slot is still held
+    assert gate.stats().running == 0
