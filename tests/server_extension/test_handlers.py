@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 from typing import Any
 
@@ -15,10 +14,6 @@ from ollama_nb.testing.pytest_plugin import StandinFactory
 from ollama_nb.testing.standin import STANDIN_VERSION, StandinHandle, StandinServer
 
 from .conftest import Api, make_runtime
-
-HAS_MANAGER = importlib.util.find_spec("ollama_nb.server.manager") is not None
-HAS_TELEMETRY = importlib.util.find_spec("ollama_nb.telemetry") is not None
-NO_MANAGER = "The ollama_nb server manager is not installed in this environment."
 
 
 def test_status_reports_running_server(api: Api, runtime: Runtime) -> None:
@@ -178,19 +173,14 @@ def test_remote_host_hides_start_and_stop(api: Api, tmp_path: Any) -> None:
 
 def test_start_stop_on_local_host_follow_the_manager(api: Api) -> None:
     status = api.get("status")
-    if not HAS_MANAGER:
-        assert status["manager"] == {"available": False, "reason": NO_MANAGER}
-        assert api.post("server/stop") == {"ok": False, "available": False, "reason": NO_MANAGER}
-    else:
-        assert status["manager"]["available"] is True
-        # The stand-in was not started by ollama_nb: the manager must refuse to stop it.
-        code, reply = api.call("POST", "server/stop")
-        assert code == 409
-        assert reply["error"]
+    assert status["manager"]["available"] is True
+    # The stand-in was not started by ollama_nb: the manager must refuse to stop it.
+    code, reply = api.call("POST", "server/stop")
+    assert code == 409
+    assert reply["error"]
     assert api.get("status")["state"] == "running"
 
 
-@pytest.mark.skipif(not HAS_TELEMETRY, reason="ollama_nb.telemetry is not in this tree")
 def test_metrics_and_status_show_recorded_requests(api: Api, runtime: Runtime) -> None:
     from ollama_nb import telemetry
 
