@@ -13,7 +13,12 @@ from ollama_nb.testing.pytest_plugin import StandinFactory
 
 
 def test_public_api_is_pinned() -> None:
-    assert set(testing.__all__) == {"StandinConfig", "StandinHandle", "StandinServer"}
+    assert set(testing.__all__) == {
+        "ManualClock",
+        "StandinConfig",
+        "StandinHandle",
+        "StandinServer",
+    }
 
 
 def test_fixture_is_reset_between_tests_part_one(ollama_standin: StandinHandle) -> None:

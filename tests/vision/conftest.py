@@ -13,22 +13,7 @@ from ollama_nb import vision
 from ollama_nb.domain.images import ImageSettings
 from ollama_nb.infrastructure.image_cache import LruImageCache
 from ollama_nb.infrastructure.image_processor import PillowImageProcessor
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def time(self) -> float:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from ollama_nb.testing import ManualClock
 
 
 def photo(width: int = 1600, height: int = 1200, seed: int = 0) -> Image.Image:
@@ -74,12 +59,12 @@ def decoded(data: bytes) -> Image.Image:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def cache(clock: FakeClock) -> LruImageCache:
+def cache(clock: ManualClock) -> LruImageCache:
     return LruImageCache(max_bytes=50_000_000, ttl_s=3600.0, clock=clock)
 
 

@@ -14,8 +14,9 @@ from ollama_nb.domain import ConfigurationError
 from ollama_nb.domain.images import ImageSettings, PreparedImage
 from ollama_nb.infrastructure.image_cache import LruImageCache
 from ollama_nb.infrastructure.image_processor import PillowImageProcessor
+from ollama_nb.testing import ManualClock
 
-from .conftest import FakeClock, encoded, photo
+from .conftest import encoded, photo
 
 
 def item(name: str, size: int = 100, original: int = 1000) -> PreparedImage:
@@ -25,7 +26,7 @@ def item(name: str, size: int = 100, original: int = 1000) -> PreparedImage:
     )  # fmt: skip
 
 
-def test_least_recently_used_goes_first(clock: FakeClock) -> None:
+def test_least_recently_used_goes_first(clock: ManualClock) -> None:
     cache = LruImageCache(max_bytes=300, ttl_s=60, clock=clock)
     for name in "abc":
         cache.put(name, item(name))
@@ -36,7 +37,7 @@ def test_least_recently_used_goes_first(clock: FakeClock) -> None:
     assert (stats.evictions, stats.entries, stats.total_bytes) == (1, 3, 300)
 
 
-def test_byte_bound_evicts_as_many_as_needed(clock: FakeClock) -> None:
+def test_byte_bound_evicts_as_many_as_needed(clock: ManualClock) -> None:
     cache = LruImageCache(max_bytes=1000, ttl_s=60, clock=clock)
     for i in range(10):
         cache.put(str(i), item(str(i)))
@@ -47,7 +48,7 @@ def test_byte_bound_evicts_as_many_as_needed(clock: FakeClock) -> None:
     assert "huge" not in cache and len(cache) == 3
 
 
-def test_ttl_expiry_on_the_injected_clock(clock: FakeClock) -> None:
+def test_ttl_expiry_on_the_injected_clock(clock: ManualClock) -> None:
     cache = LruImageCache(max_bytes=10_000, ttl_s=3600, clock=clock)
     cache.put("old", item("old"))
     clock.advance(1800)
@@ -63,7 +64,7 @@ def test_ttl_expiry_on_the_injected_clock(clock: FakeClock) -> None:
     assert (stats.expirations, stats.hits, stats.misses) == (2, 2, 1)
 
 
-def test_stats_and_resize(clock: FakeClock) -> None:
+def test_stats_and_resize(clock: ManualClock) -> None:
     cache = LruImageCache(max_bytes=1000, ttl_s=60, clock=clock)
     cache.put("a", item("a", size=400, original=1400))
     cache.put("b", item("b", size=400, original=1400))
@@ -79,7 +80,7 @@ def test_stats_and_resize(clock: FakeClock) -> None:
     assert len(cache) == 0 and cache.stats().total_bytes == 0
 
 
-def test_many_threads_keep_the_books_straight(clock: FakeClock) -> None:
+def test_many_threads_keep_the_books_straight(clock: ManualClock) -> None:
     cache = LruImageCache(max_bytes=5_000, ttl_s=60, clock=clock)
     start = threading.Barrier(8)
 
