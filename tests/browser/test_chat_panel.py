@@ -10,16 +10,10 @@ used). The screenshot goes to ``artifacts/chat_panel.png``.
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
 
 from ollama_nb.testing.standin import StandinConfig, StandinServer
@@ -62,88 +56,15 @@ NOTEBOOK = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[str]:
+def lab(start_lab: Any) -> Iterator[str]:
     """JupyterLab with a notebook showing the panel; yields the notebook's URL."""
     ollama = StandinServer(StandinConfig(tokens_per_second=30.0)).start()
-    root = tmp_path / "root"
-    root.mkdir()
-    (root / "panel.ipynb").write_text(json.dumps(NOTEBOOK))
-    settings = tmp_path / "app-settings"
-    settings.mkdir()
-    (settings / "overrides.json").write_text(
-        json.dumps(
-            {
-                "@jupyterlab/apputils-extension:notification": {
-                    "checkForUpdates": False,
-                    "fetchNews": "false",
-                }
-            }
-        )
-    )
-    for name in ("workspaces", "user-settings", "data", "runtime", "config"):
-        (tmp_path / name).mkdir()
-    port, token = _free_port(), secrets.token_hex(16)
-    env = {
-        **os.environ,
-        "OLLAMA_HOST": ollama.host,
-        "OLLAMA_NB_DATA_DIR": str(tmp_path / "data"),
-        "OLLAMA_NB_RETRY_ATTEMPTS": "0",
-        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-        "JUPYTER_PLATFORM_DIRS": "1",
-    }
-    env.pop("OLLAMA_NB_HOST", None)
-    log = tmp_path / "lab.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jupyterlab",
-                "--no-browser",
-                "--allow-root",
-                "--ip=127.0.0.1",
-                f"--port={port}",
-                f"--IdentityProvider.token={token}",
-                f"--ServerApp.root_dir={root}",
-                f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
-                f"--LabApp.user_settings_dir={tmp_path / 'user-settings'}",
-                f"--LabApp.app_settings_dir={settings}",
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"JupyterLab exited early:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{base}/api/status?token={token}", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"JupyterLab did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
-        yield f"{base}/lab/tree/panel.ipynb?token={token}"
+        running = start_lab(ollama)
+        (running.root / "panel.ipynb").write_text(json.dumps(NOTEBOOK))
+        yield f"{running.url}/lab/tree/panel.ipynb?token={running.token}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
         ollama.stop()
 
 

@@ -10,18 +10,11 @@ Screenshots go to ``artifacts/``.
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
 
 from ollama_nb.testing.standin import StandinServer
@@ -46,13 +39,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass
 class Lab:
     url: str
@@ -62,98 +48,30 @@ class Lab:
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
+def lab(tmp_path: Path, start_lab: Any) -> Iterator[Lab]:
     if not (BUILT / "package.json").exists():
         pytest.fail(
             "The lab extension is not built: run `npm --prefix labextension ci && "
             "npm --prefix labextension run build:prod` (or build the wheel) first."
         )
     ollama = StandinServer().start()
-    # Lab finds the extension by its package name under a labextensions folder.
-    extensions = tmp_path / "labextensions"
-    extensions.mkdir()
-    (extensions / "ollama_nb").symlink_to(BUILT, target_is_directory=True)
-    settings = tmp_path / "app-settings"
-    settings.mkdir()
-    (settings / "overrides.json").write_text(
-        json.dumps(
-            {
-                # No news or update pop-up over the page.
-                "@jupyterlab/apputils-extension:notification": {
-                    "checkForUpdates": False,
-                    "fetchNews": "false",
-                },
-                "ollama_nb:plugin": {"pollInterval": POLL_S},
-            }
-        )
-    )
-    config = tmp_path / "config"
-    config.mkdir()
-    (config / "jupyter_server_config.json").write_text(
-        json.dumps({"ServerApp": {"jpserver_extensions": {"ollama_nb.server_extension": True}}})
-    )
-    for name in ("root", "workspaces", "user-settings", "data", "runtime"):
-        (tmp_path / name).mkdir()
-    port, token = _free_port(), secrets.token_hex(16)
-    env = {
-        **os.environ,
-        "OLLAMA_HOST": ollama.host,
-        "OLLAMA_NB_DEFAULT_MODEL": "llama3.2",
-        "OLLAMA_NB_DATA_DIR": str(tmp_path / "data"),
-        "OLLAMA_NB_RETRY_ATTEMPTS": "0",
-        "JUPYTER_CONFIG_DIR": str(config),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-        "JUPYTER_PLATFORM_DIRS": "1",
-    }
-    env.pop("OLLAMA_NB_HOST", None)
-    log = tmp_path / "lab.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jupyterlab",
-                "--no-browser",
-                "--allow-root",
-                "--ip=127.0.0.1",
-                f"--port={port}",
-                f"--IdentityProvider.token={token}",
-                f"--ServerApp.root_dir={tmp_path / 'root'}",
-                f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
-                f"--LabApp.user_settings_dir={tmp_path / 'user-settings'}",
-                f"--LabApp.app_settings_dir={settings}",
-                f"--LabApp.extra_labextensions_path={extensions}",
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(url, token, process, log)
-        yield Lab(url, token, ollama, log)
+        # Lab finds the extension by its package name under a labextensions folder.
+        extensions = tmp_path / "labextensions"
+        extensions.mkdir()
+        (extensions / "ollama_nb").symlink_to(BUILT, target_is_directory=True)
+        running = start_lab(
+            ollama,
+            settings={"ollama_nb:plugin": {"pollInterval": POLL_S}},
+            server_config={
+                "ServerApp": {"jpserver_extensions": {"ollama_nb.server_extension": True}}
+            },
+            env={"OLLAMA_NB_DEFAULT_MODEL": "llama3.2"},
+            args=[f"--LabApp.extra_labextensions_path={extensions}"],
+        )
+        yield Lab(running.url, running.token, ollama, running.log)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
         ollama.stop()
-
-
-def _wait_for(url: str, token: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"JupyterLab exited early:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/api/status", params={"token": token}, timeout=2).is_success:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    pytest.fail(f"JupyterLab did not start in 60 s:\n{log.read_text()[-3000:]}")
 
 
 def test_status_bar_and_sidebar_follow_the_server(lab: Lab) -> None:
