@@ -12,6 +12,8 @@ from typing import Any
 
 from .application import use_cases
 from .application.replies import ReplyAccumulator
+from .application.tool_loop import DEFAULT_MAX_ROUNDS, ToolLoop, chat_with_tools
+from .application.tools import Tool, ToolOutcome, ToolSet
 from .domain import (
     ChatChunk,
     ChatMessage,
@@ -197,19 +199,75 @@ def chat(
     *,
     model: str | None = None,
     on_chunk: Callable[[ChatChunk], None] | None = None,
+    tools: Sequence[Callable[..., Any] | Tool] | None = None,
+    max_rounds: int = DEFAULT_MAX_ROUNDS,
+    on_tool: Callable[[ToolOutcome], None] | None = None,
     **kwargs: Any,
 ) -> ChatResult:
     """Ask a chat model and wait for the whole answer.
 
     ``prompt`` is the user's message, or a list of messages for a full
     conversation. ``on_chunk`` sees each streamed piece as it arrives.
-    Interrupting keeps what arrived: the ``KeyboardInterrupt`` carries it as
-    ``partial``.
+    ``tools`` are functions the model may call (their schema comes from the
+    signature, type hints and docstring); calls run here, at most
+    ``max_rounds`` rounds, each outcome passed to ``on_tool``; the rounds are
+    in the result's ``exchange``. Interrupting keeps what arrived: the
+    ``KeyboardInterrupt`` carries it as ``partial``.
     """
     runtime = get_runtime()
     images = prepare(kwargs.pop("images", None))
     request = chat_request(prompt, model=model, runtime=runtime, images=images, **kwargs)
+    if tools:
+        loop = ToolLoop(ToolSet.from_functions(tools), max_rounds)
+        return _run_tools(runtime, request, loop, on_chunk, on_tool, _saved(images))
     return _run_keeping_partial(runtime, request, on_chunk, _saved(images))
+
+
+async def _complete_tools(
+    ports: use_cases.Ports,
+    request: ChatRequest,
+    loop: ToolLoop,
+    on_chunk: Callable[[ChatChunk], None] | None,
+    on_tool: Callable[[ToolOutcome], None] | None,
+    image_bytes_saved: int,
+) -> ChatResult:
+    result: ChatResult | None = None
+    try:
+        if request.image_count:
+            await _require_vision(ports, request.model)
+        async for item in chat_with_tools(
+            ports, request, loop, image_bytes_saved=image_bytes_saved
+        ):
+            if isinstance(item, ChatResult):
+                result = item
+            elif isinstance(item, ToolOutcome):
+                if on_tool is not None:
+                    on_tool(item)
+            elif on_chunk is not None:
+                on_chunk(item)
+    except ModelNotFoundError as exc:
+        raise await use_cases.with_suggestions(ports, exc) from None
+    assert result is not None, "chat_with_tools always ends with a result"
+    return result
+
+
+def _run_tools(
+    runtime: Runtime,
+    request: ChatRequest,
+    loop: ToolLoop,
+    on_chunk: Callable[[ChatChunk], None] | None,
+    on_tool: Callable[[ToolOutcome], None] | None,
+    image_bytes_saved: int,
+) -> ChatResult:
+    try:
+        return runtime.run(
+            lambda ports: _complete_tools(
+                ports, request, loop, on_chunk, on_tool, image_bytes_saved
+            )
+        )
+    except KeyboardInterrupt as interrupt:
+        interrupt.partial = loop.partial()  # type: ignore[attr-defined]
+        raise
 
 
 def generate(
@@ -248,12 +306,25 @@ def _run_keeping_partial(
         raise
 
 
-async def achat(prompt: Messages, *, model: str | None = None, **kwargs: Any) -> ChatResult:
+async def achat(
+    prompt: Messages,
+    *,
+    model: str | None = None,
+    tools: Sequence[Callable[..., Any] | Tool] | None = None,
+    max_rounds: int = DEFAULT_MAX_ROUNDS,
+    on_tool: Callable[[ToolOutcome], None] | None = None,
+    **kwargs: Any,
+) -> ChatResult:
     """``chat`` for async cells: ``result = await ollama_nb.achat("...")``."""
     runtime = get_runtime()
     images = prepare(kwargs.pop("images", None))
     request = chat_request(prompt, model=model, runtime=runtime, images=images, **kwargs)
     saved = _saved(images)
+    if tools:
+        loop = ToolLoop(ToolSet.from_functions(tools), max_rounds)
+        return await runtime.arun(
+            lambda ports: _complete_tools(ports, request, loop, None, on_tool, saved)
+        )
     return await runtime.arun(lambda ports: _complete_with_hints(ports, request, None, None, saved))
 
 

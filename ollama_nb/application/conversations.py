@@ -40,9 +40,15 @@ class Turn:
         return ChatMessage("assistant", self.reply.text)
 
     @property
+    def messages(self) -> tuple[ChatMessage, ...]:
+        """The turn as sent next time: question, any tool rounds, answer."""
+        return (self.user, *self.reply.exchange, self.assistant)
+
+    @property
     def tokens(self) -> int:
         answer = self.reply.timings.eval_count or estimate_tokens(self.reply.text)
-        return estimate_tokens(self.user.content) + answer
+        rounds = sum(estimate_tokens(m.content) for m in self.reply.exchange)
+        return estimate_tokens(self.user.content) + rounds + answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +90,7 @@ class Conversation:
         if self.system:
             messages.append(ChatMessage("system", self.system))
         for turn in kept:
-            messages.extend((turn.user, turn.assistant))
+            messages.extend(turn.messages)
         messages.append(user)
         return Prepared(tuple(messages), len(earlier) - len(kept), spent)
 

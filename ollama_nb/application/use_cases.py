@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import json
 import uuid
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
@@ -64,8 +65,17 @@ def _kind_and_lane(request: ChatRequest | GenerateRequest) -> tuple[RequestKind,
 def _prompt_text(request: ChatRequest | GenerateRequest) -> str:
     if isinstance(request, GenerateRequest):
         return request.prompt
+    last = request.messages[-1]
+    if last.role == "tool":  # a tool round: what the model was sent back
+        return f"[tool {last.tool_name}] {last.content}"
     users = [m.content for m in request.messages if m.role == "user"]
     return users[-1] if users else ""
+
+
+def _response_text(acc: ReplyAccumulator) -> str:
+    """The answer, plus the calls a tool round asked for (kept only when history is on)."""
+    calls = [f"[call {c.name}({json.dumps(dict(c.arguments))})]" for c in acc.tool_calls]
+    return "\n".join([acc.text, *calls]) if calls else acc.text
 
 
 async def stream_reply(
@@ -128,9 +138,10 @@ async def stream_reply(
                 done_reason=acc.done_reason,
                 image_count=request.image_count,
                 image_bytes_saved=image_bytes_saved,
+                tool_calls=len(acc.tool_calls),
                 project=ports.project,
                 prompt=_prompt_text(request) if ports.keep_history else None,
-                response=acc.text if ports.keep_history else None,
+                response=_response_text(acc) if ports.keep_history else None,
             )
         )
     yield result
@@ -295,17 +306,15 @@ async def require_capability(ports: Ports, model: ModelName, capability: Capabil
     if info.capabilities and capability not in info.capabilities:
         from ..domain import InvalidInputError
 
-        others: list[str] = []
-        if capability == "vision":
-            summaries = await ports.gateway.list_models()
-            infos = await asyncio.gather(
-                *(ports.gateway.show(ModelName(s.name)) for s in summaries), return_exceptions=True
-            )
-            others = [
-                s.name
-                for s, i in zip(summaries, infos, strict=True)
-                if isinstance(i, ModelInfo) and i.supports("vision")
-            ]
+        summaries = await ports.gateway.list_models()
+        infos = await asyncio.gather(
+            *(ports.gateway.show(ModelName(s.name)) for s in summaries), return_exceptions=True
+        )
+        others = [
+            s.name
+            for s, i in zip(summaries, infos, strict=True)
+            if isinstance(i, ModelInfo) and i.supports(capability)
+        ]
         hint = f"Installed models that can: {', '.join(others)}." if others else None
         raise InvalidInputError(
             f"Model {model.value!r} does not support {capability} "

@@ -31,6 +31,7 @@ class RequestEvent:
     done_reason: str | None = None
     image_count: int = 0
     image_bytes_saved: int = 0
+    tool_calls: int = 0  # calls the model asked for in this request (counts only)
     project: str | None = None
     prompt: str | None = None
     response: str | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .messages import ToolCall
+from .messages import ChatMessage, ToolCall
 
 NS_PER_S = 1_000_000_000
 #: Ollama reports a few milliseconds of load time even for a loaded model; a load
@@ -96,6 +96,9 @@ class ChatResult:
 
     ``interrupted`` is set when the user stopped it or the connection failed
     after text had arrived; ``text`` then holds everything received.
+    ``exchange`` holds the tool rounds that led to this answer (the model's
+    calls and the results sent back), so a conversation can remember them.
+    ``truncated`` says the server probably cut the prompt to fit its context.
     """
 
     text: str
@@ -107,6 +110,8 @@ class ChatResult:
     request_id: str = ""
     interrupted: bool = False
     error: str | None = None
+    exchange: tuple[ChatMessage, ...] = ()
+    truncated: bool = False
 
     def __str__(self) -> str:
         return self.text

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import queue
 import threading
 from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterator
@@ -135,6 +136,12 @@ class LoopThread:
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
         if loop is not None and thread is not None and thread.is_alive():
+            if threading.current_thread() is not thread:
+                # Work handed to asyncio.to_thread (tool calls, image decoding) ran on the
+                # loop's default executor: join its threads rather than leave them behind.
+                done = asyncio.run_coroutine_threadsafe(loop.shutdown_default_executor(), loop)
+                with contextlib.suppress(Exception):
+                    done.result(timeout=5)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=5)
             if not thread.is_alive():

@@ -27,6 +27,8 @@ from .. import api
 from ..application import use_cases
 from ..application.conversations import DEFAULT_CONVERSATION, ConversationStore
 from ..application.replies import ReplyAccumulator
+from ..application.tool_loop import DEFAULT_MAX_ROUNDS, ToolLoop, chat_with_tools
+from ..application.tools import ToolOutcome, ToolSet
 from ..domain import (
     ChatChunk,
     ChatMessage,
@@ -248,6 +250,16 @@ class OllamaMagics(Magics):
     @argument("--think", action="store_true", help="ask the model to think; show it folded")
     @argument("--no-stream", action="store_true", help="wait for the whole answer")
     @argument("--out", help="store the reply object in this variable")
+    @argument(
+        "--tools",
+        help="comma-separated notebook functions the model may call, e.g. add,search_df",
+    )
+    @argument(
+        "--max-rounds",
+        type=int,
+        default=DEFAULT_MAX_ROUNDS,
+        help=f"most tool rounds before answering (default {DEFAULT_MAX_ROUNDS})",
+    )
     @line_cell_magic
     def chat(self, line: str, cell: str | None = None) -> ChatReply | None:
         """Ask a model; the cell body (or the rest of the line) is the prompt.
@@ -327,6 +339,7 @@ class OllamaMagics(Magics):
                 f"{prepared.dropped_turns} earlier turn(s) of {conversation.name!r} left out to fit "
                 f"the {state.conversations.budget_tokens:,}-token budget."
             )
+        tools = self._tools(args.tools, args.max_rounds)
         model = args.model_option or args.model or conversation.model
         request = api.chat_request(
             list(prepared.messages),
@@ -342,7 +355,9 @@ class OllamaMagics(Magics):
             display({"text/html": thumbnails, "text/plain": f"[{len(images)} image(s)]"}, raw=True)
         view = StreamView(interval_s=state.stream_interval_s, show_thinking=args.think)
         view.start()
-        result, failure = _stream(runtime, request, view, saved, stream=not args.no_stream)
+        result, failure = _stream(
+            runtime, request, view, saved, stream=not args.no_stream, tools=tools
+        )
         if result is None:
             assert failure is not None
             view.update(Notice(str(failure), "error").bundle())
@@ -351,6 +366,8 @@ class OllamaMagics(Magics):
         reply = self._finish(args, result, schema, view)
         if failure is not None:
             show_error(failure)
+        elif result.error:
+            show_warning(result.error)
         if args.out:
             namespace[args.out] = reply
         return reply
@@ -389,6 +406,24 @@ class OllamaMagics(Magics):
             code=code,
             shown_in=self.shell.execution_count,
         )
+
+    def _tools(self, names: str | None, max_rounds: int) -> ToolLoop | None:
+        """The named notebook functions, checked before anything is sent."""
+        if not names:
+            return None
+        if max_rounds < 1:
+            raise UsageError(f"--max-rounds must be at least 1, got {max_rounds}.")
+        functions = []
+        for name in (n.strip() for n in names.split(",")):
+            if not name:
+                continue
+            value = self.shell.user_ns.get(name)
+            if value is None:
+                raise UsageError(f"--tools: no function named {name!r} in the notebook.")
+            if not callable(value):
+                raise UsageError(f"--tools: {name} is a {type(value).__name__}, not a function.")
+            functions.append(value)
+        return ToolLoop(ToolSet.from_functions(functions), max_rounds)
 
     def _evaluate(self, flag: str, expression: str) -> object:
         try:
@@ -479,12 +514,24 @@ def _stream(
     image_bytes_saved: int,
     *,
     stream: bool,
+    tools: ToolLoop | None = None,
 ) -> tuple[ChatResult | None, OllamaNbError | None]:
-    """Run the request, feeding ``view``; returns (result, error). Ctrl-C keeps the partial answer."""
+    """Run the request, feeding ``view``; returns (result, error). Ctrl-C keeps the partial answer.
+
+    With ``tools`` each call the model makes runs and is shown as one line under the answer.
+    """
     accumulator = ReplyAccumulator(model=request.model.value)
 
-    async def replies(ports: use_cases.Ports) -> AsyncIterator[ChatChunk | ChatResult]:
+    async def replies(
+        ports: use_cases.Ports,
+    ) -> AsyncIterator[ChatChunk | ChatResult | ToolOutcome]:
         try:
+            if tools is not None:
+                async for step in chat_with_tools(
+                    ports, request, tools, stream=stream, image_bytes_saved=image_bytes_saved
+                ):
+                    yield step
+                return
             async for item in use_cases.stream_reply(
                 ports,
                 request,
@@ -498,11 +545,13 @@ def _stream(
 
     result: ChatResult | None = None
     try:
-        items: Iterator[ChatChunk | ChatResult] = runtime.iterate(replies)
+        items: Iterator[ChatChunk | ChatResult | ToolOutcome] = runtime.iterate(replies)
         try:
             for item in items:
                 if isinstance(item, ChatResult):
                     result = item
+                elif isinstance(item, ToolOutcome):
+                    _show_outcome(item)
                 elif stream:
                     view.feed(item.content, item.thinking)
         finally:
@@ -510,8 +559,17 @@ def _stream(
             if close is not None:
                 close()
     except KeyboardInterrupt:
-        return accumulator.result(interrupted=True), None
+        partial = tools.partial() if tools is not None else None
+        return partial or accumulator.result(interrupted=True), None
     except OllamaNbError as error:
         partial = error.partial if isinstance(error.partial, ChatResult) else None
         return partial, error
     return result, None
+
+
+def _show_outcome(outcome: ToolOutcome) -> None:
+    """One line per call under the answer; a failing or refused call stands out."""
+    if outcome.status == "ok":
+        show_note(outcome.line())
+    else:
+        show_warning(outcome.line())

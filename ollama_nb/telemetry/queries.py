@@ -111,6 +111,13 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
         "queue_wait_s",
     ):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-    for column in ("prompt_tokens", "eval_tokens", "image_count", "image_bytes_saved", "retries"):
+    for column in (
+        "prompt_tokens",
+        "eval_tokens",
+        "image_count",
+        "image_bytes_saved",
+        "retries",
+        "tool_calls",
+    ):
         frame[column] = frame[column].fillna(0).astype("int64")
     return frame

@@ -74,8 +74,13 @@ def _v2(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX events_model_ts ON events (model, ts)")
 
 
+def _v3(db: sqlite3.Connection) -> None:
+    """Tool calling: how many calls each request's reply asked for (counts, never contents)."""
+    db.execute("ALTER TABLE events ADD COLUMN tool_calls INTEGER NOT NULL DEFAULT 0")
+
+
 #: ``MIGRATIONS[i]`` takes a database from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2)
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: The columns the writer fills, in insert order.
@@ -108,6 +113,7 @@ EVENT_COLUMNS = (
     "notebook",
     "server_profile",
     "pid",
+    "tool_calls",
 )
 
 

@@ -384,5 +384,6 @@ def _event_row(
         "notebook": notebook,
         "server_profile": profile,
         "pid": pid,
+        "tool_calls": event.tool_calls,
     }
     return tuple(values[column] for column in EVENT_COLUMNS)

@@ -16,7 +16,7 @@ import asyncio
 import html
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any
 
@@ -26,6 +26,8 @@ from .. import api
 from ..application import use_cases
 from ..application.conversations import DEFAULT_CONVERSATION, Conversation, ConversationStore
 from ..application.replies import ReplyAccumulator
+from ..application.tool_loop import DEFAULT_MAX_ROUNDS, ToolLoop, chat_with_tools
+from ..application.tools import ToolOutcome, ToolSet
 from ..domain import (
     ChatMessage,
     ChatRequest,
@@ -94,8 +96,13 @@ class ChatPanel(widgets.VBox):
         shell: Any = None,
         store: ConversationStore | None = None,
         stream_interval_s: float = STREAM_INTERVAL_S,
+        tools: Sequence[Callable[..., Any]] | None = None,
+        max_rounds: int = DEFAULT_MAX_ROUNDS,
     ) -> None:
         self.runtime = runtime or get_runtime()
+        self.tools = ToolSet.from_functions(list(tools or ()))
+        self.max_rounds = max_rounds
+        self._tool_lines: list[str] = []
         self.shell = shell if shell is not None else _current_shell()
         self.store = store if store is not None else shared_store(self.shell)
         self.stream_interval_s = stream_interval_s
@@ -460,6 +467,8 @@ class ChatPanel(widgets.VBox):
         image_bytes_saved: int,
     ) -> None:
         accumulator = ReplyAccumulator(model=request.model.value)
+        loop = ToolLoop(self.tools, self.max_rounds) if self.tools else None
+        self._tool_lines = []
         ports = self.runtime.ports
         result: ChatResult | None = None
         failure: OllamaNbError | None = None
@@ -467,18 +476,29 @@ class ChatPanel(widgets.VBox):
         try:
             if request.image_count:
                 await use_cases.require_capability(ports, request.model, "vision")
-            replies = use_cases.stream_reply(
-                ports, request, accumulator=accumulator, image_bytes_saved=image_bytes_saved
+            replies = (
+                chat_with_tools(ports, request, loop, image_bytes_saved=image_bytes_saved)
+                if loop is not None
+                else use_cases.stream_reply(
+                    ports, request, accumulator=accumulator, image_bytes_saved=image_bytes_saved
+                )
             )
             async with aclosing(replies) as items:
                 async for item in items:
+                    current = (loop.accumulator if loop is not None else None) or accumulator
                     if isinstance(item, ChatResult):
                         result = item
+                    elif isinstance(item, ToolOutcome):
+                        self._tool_lines.append(item.line())
+                        self._show_partial(current)
                     elif time.monotonic() - last >= self.stream_interval_s:
-                        self._show_partial(accumulator)
+                        self._show_partial(current)
                         last = time.monotonic()
         except asyncio.CancelledError:
-            self._finish(conversation, key, user, accumulator.result(interrupted=True), None)
+            partial = loop.partial() if loop is not None else None
+            self._finish(
+                conversation, key, user, partial or accumulator.result(interrupted=True), None
+            )
             raise
         except ModelNotFoundError as exc:
             failure = await use_cases.with_suggestions(ports, exc)
@@ -495,6 +515,7 @@ class ChatPanel(widgets.VBox):
         text = accumulator.text
         thinking = accumulator.thinking
         markdown = render_markdown(text + CURSOR, thinking, thinking_open=not text)
+        markdown += self._tool_markdown()
         self._entries[-1] = _bundle(self._answer_header(accumulator.model) + markdown, text)
         self._publish()
 
@@ -516,6 +537,8 @@ class ChatPanel(widgets.VBox):
         self._publish()
         if failure is not None:
             self.banner.error(failure)
+        elif result is not None and result.error:
+            self.banner.warning(result.error)
         self._refresh_thread_names()
         self._set_busy(False)
 
@@ -548,7 +571,12 @@ class ChatPanel(widgets.VBox):
         markdown = render_markdown(result.text, result.thinking)
         footer = footer_line(result)
         note = f"\n\n<sub>{html.escape(footer)}</sub>" if final and footer else ""
-        return _bundle(self._answer_header(result.model) + markdown + note, result.text)
+        body = markdown + self._tool_markdown() + note
+        return _bundle(self._answer_header(result.model) + body, result.text)
+
+    def _tool_markdown(self) -> str:
+        """One line per tool call, under the answer."""
+        return "".join(f"\n\n`{line}`" for line in self._tool_lines)
 
     def _publish(self) -> None:
         self.transcript.outputs = tuple(self._entries)

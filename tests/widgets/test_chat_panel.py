@@ -187,3 +187,19 @@ def test_close_cancels_the_stream_and_leaves_no_task(slow_env: Env) -> None:
     assert panel._background.active == 0
     assert not panel.busy
     assert panel.store.get("default").turns[-1].reply.interrupted
+
+
+def test_panel_tools_run_and_show_one_line_under_the_answer(env: Env) -> None:
+    def add(a: int, b: int) -> int:
+        """Add two whole numbers."""
+        return a + b
+
+    panel = ready(env, model="llama3.2", tools=[add])
+    panel.prompt.value = "What is 12 plus 12? Use add."
+    panel.send_button.click()
+    wait_for(lambda: not panel.busy, "the reply")
+    answer = panel.transcript_markdown[-1]
+    assert 'Tool add returned: "24".' in answer
+    assert "🔧 add(a=12, b=12) → 24" in answer
+    assert env.requests("/api/chat")[0]["tools"][0]["function"]["name"] == "add"
+    panel.close()

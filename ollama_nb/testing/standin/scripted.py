@@ -19,6 +19,9 @@ from .engine import ChatMessage, Embedding, Finish, GenerationRequest, JsonValue
 from .schema_instance import instance_for
 
 _TOKEN = re.compile(r"\s*\S+|\s+")
+#: ``<<call NAME {json args}>>`` in a user message scripts an exact tool call, one per
+#: round in order, whether or not NAME was offered (real models invent calls too).
+_CALL_DIRECTIVE = re.compile(r"<<call\s+([\w.-]+)\s*(\{.*?\})?\s*>>", re.DOTALL)
 
 
 def split_tokens(text: str) -> list[str]:
@@ -150,9 +153,16 @@ class ScriptedEngine:
         )
 
     def _tool_call(self, request: GenerationRequest) -> ToolCall | None:
-        """Call a tool the last user message names; never loop after a tool result."""
-        if not request.tools or not request.messages or request.messages[-1].role != "user":
+        """Call a tool the last user message names; never loop after a tool result.
+
+        With ``<<call ...>>`` directives in the last user message, round *k* (counted by
+        the tool results sent back since that message) makes the *k*-th scripted call.
+        """
+        if not request.tools or not request.messages:
             return None
+        scripted = self._scripted_call(request.messages)
+        if scripted is not None or request.messages[-1].role != "user":
+            return scripted
         text = request.messages[-1].content.lower()
         for tool in request.tools:
             function = tool.get("function")
@@ -165,3 +175,19 @@ class ScriptedEngine:
                 args = instance_for(schema, request.messages[-1].content)
                 return ToolCall(name=name, arguments=args if isinstance(args, dict) else {})
         return None
+
+    @staticmethod
+    def _scripted_call(messages: Sequence[ChatMessage]) -> ToolCall | None:
+        last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
+        if last_user is None:
+            return None
+        directives = _CALL_DIRECTIVE.findall(messages[last_user].content)
+        rounds = sum(1 for m in messages[last_user + 1 :] if m.role == "tool")
+        if not directives or rounds >= len(directives):
+            return None
+        name, raw = directives[rounds]
+        try:
+            args = json.loads(raw) if raw else {}
+        except json.JSONDecodeError:
+            args = {}
+        return ToolCall(name=name, arguments=args if isinstance(args, dict) else {})
