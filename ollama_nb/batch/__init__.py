@@ -8,6 +8,8 @@ Importing this package registers the ``df.ollama`` accessor (and imports pandas)
 
 from . import accessor as _accessor  # registers df.ollama
 from .api import SUMMARY_KEY, abatch, batch
+from .compare import compare
+from .comparison import Comparison
 from .embed import aembed_column, embed_column
 from .results import BatchSummary
 from .schema import OutputSchema, ReplyValidationError
@@ -16,12 +18,14 @@ from .template import PromptTemplate
 __all__ = [
     "SUMMARY_KEY",
     "BatchSummary",
+    "Comparison",
     "OutputSchema",
     "PromptTemplate",
     "ReplyValidationError",
     "abatch",
     "aembed_column",
     "batch",
+    "compare",
     "embed_column",
 ]
 

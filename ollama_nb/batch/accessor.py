@@ -13,6 +13,8 @@ from typing import Any
 import pandas as pd
 
 from .api import Template, abatch, batch
+from .compare import compare
+from .comparison import Comparison
 from .embed import aembed_column, embed_column
 
 
@@ -30,6 +32,10 @@ class OllamaAccessor:
     def generate(self, template: Template, **kwargs: Any) -> pd.DataFrame:
         """One ``/api/generate`` request per row; arguments as ``ollama_nb.batch``."""
         return batch(self._frame, template, kind="generate", **kwargs)
+
+    def compare(self, models: list[str], template: Template, **kwargs: Any) -> Comparison:
+        """The same rows through several models, side by side; see ``ollama_nb.batch.compare``."""
+        return compare(self._frame, models, template, **kwargs)
 
     def embed(self, column: Hashable, **kwargs: Any) -> pd.DataFrame:
         """A vector per row of ``column``, in a new ``embedding`` column."""
