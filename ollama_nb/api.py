@@ -7,10 +7,19 @@ async cell. All of them use the process-wide settings, client and metrics.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+import os
+import warnings
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from .application import use_cases
+from .application.context_guard import (
+    ContextCheck,
+    ContextLengthWarning,
+    check_context,
+    needs_check,
+)
 from .application.replies import ReplyAccumulator
 from .application.tool_loop import DEFAULT_MAX_ROUNDS, ToolLoop, chat_with_tools
 from .application.tools import Tool, ToolOutcome, ToolSet
@@ -217,10 +226,13 @@ def chat(
     runtime = get_runtime()
     images = prepare(kwargs.pop("images", None))
     request = chat_request(prompt, model=model, runtime=runtime, images=images, **kwargs)
+    check = _warn_if_long(request, context_check(request, runtime))
     if tools:
         loop = ToolLoop(ToolSet.from_functions(tools), max_rounds)
-        return _run_tools(runtime, request, loop, on_chunk, on_tool, _saved(images))
-    return _run_keeping_partial(runtime, request, on_chunk, _saved(images))
+        result = _run_tools(runtime, request, loop, on_chunk, on_tool, _saved(images))
+    else:
+        result = _run_keeping_partial(runtime, request, on_chunk, _saved(images))
+    return flag_truncation(result, check)
 
 
 async def _complete_tools(
@@ -281,7 +293,48 @@ def generate(
     runtime = get_runtime()
     images = prepare(kwargs.pop("images", None))
     request = generate_request(prompt, model=model, runtime=runtime, images=images, **kwargs)
-    return _run_keeping_partial(runtime, request, on_chunk, _saved(images))
+    check = _warn_if_long(request, context_check(request, runtime))
+    result = _run_keeping_partial(runtime, request, on_chunk, _saved(images))
+    return flag_truncation(result, check)
+
+
+def server_context_length() -> int | None:
+    """``OLLAMA_CONTEXT_LENGTH`` as a server started from this environment reads it."""
+    raw = os.environ.get("OLLAMA_CONTEXT_LENGTH", "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else None
+
+
+def context_check(
+    request: ChatRequest | GenerateRequest, runtime: Runtime | None = None
+) -> ContextCheck | None:
+    """The context check for a long prompt (None for a short one: no server call)."""
+    if not needs_check(request):
+        return None
+    return (runtime or get_runtime()).run(_checker(request))
+
+
+def _checker(
+    request: ChatRequest | GenerateRequest,
+) -> Callable[[use_cases.Ports], Coroutine[Any, Any, ContextCheck]]:
+    return lambda ports: check_context(ports, request, server_context_length())
+
+
+def _warn_if_long(
+    request: ChatRequest | GenerateRequest, check: ContextCheck | None
+) -> ContextCheck | None:
+    """One line before sending, naming the setting to raise."""
+    if check is not None and check.may_not_fit:
+        warnings.warn(check.warning(), ContextLengthWarning, stacklevel=3)
+    return check
+
+
+def flag_truncation(result: ChatResult, check: ContextCheck | None) -> ChatResult:
+    """``result.truncated`` when the server's prompt count says the start was dropped."""
+    count = result.timings.prompt_eval_count
+    if check is None or not check.truncated(count):
+        return result
+    warnings.warn(check.truncation_note(count), ContextLengthWarning, stacklevel=3)
+    return replace(result, truncated=True)
 
 
 def _saved(images: Sequence[PreparedImage]) -> int:
@@ -320,12 +373,18 @@ async def achat(
     images = prepare(kwargs.pop("images", None))
     request = chat_request(prompt, model=model, runtime=runtime, images=images, **kwargs)
     saved = _saved(images)
+    checked = await runtime.arun(_checker(request)) if needs_check(request) else None
+    check = _warn_if_long(request, checked)
     if tools:
         loop = ToolLoop(ToolSet.from_functions(tools), max_rounds)
-        return await runtime.arun(
+        result = await runtime.arun(
             lambda ports: _complete_tools(ports, request, loop, None, on_tool, saved)
         )
-    return await runtime.arun(lambda ports: _complete_with_hints(ports, request, None, None, saved))
+    else:
+        result = await runtime.arun(
+            lambda ports: _complete_with_hints(ports, request, None, None, saved)
+        )
+    return flag_truncation(result, check)
 
 
 async def agenerate(prompt: str, *, model: str | None = None, **kwargs: Any) -> ChatResult:
@@ -333,7 +392,12 @@ async def agenerate(prompt: str, *, model: str | None = None, **kwargs: Any) -> 
     images = prepare(kwargs.pop("images", None))
     request = generate_request(prompt, model=model, runtime=runtime, images=images, **kwargs)
     saved = _saved(images)
-    return await runtime.arun(lambda ports: _complete_with_hints(ports, request, None, None, saved))
+    checked = await runtime.arun(_checker(request)) if needs_check(request) else None
+    check = _warn_if_long(request, checked)
+    result = await runtime.arun(
+        lambda ports: _complete_with_hints(ports, request, None, None, saved)
+    )
+    return flag_truncation(result, check)
 
 
 def stream_chat(prompt: Messages, *, model: str | None = None, **kwargs: Any) -> Iterator[str]:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..api import resolve_model
+from ..api import resolve_model, server_context_length
 from ..domain import GenerationOptions, InvalidInputError, KeepAlive, Think, validate_think
 from ..runtime import Runtime, get_runtime
 from .checkpoint import Checkpoint
@@ -207,6 +207,7 @@ def _spec(
         images=images,
         max_errors=max_errors,
         checkpoint=checkpoint,
+        server_context=server_context_length(),
     )
 
 

@@ -43,6 +43,7 @@ class StoredReply:
     latency_s: float | None
     ttft_s: float | None
     tokens_per_s: float | None
+    truncated: bool = False  # absent from checkpoints written before the context guard
 
 
 def row_key(

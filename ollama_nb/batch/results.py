@@ -28,6 +28,7 @@ META_COLUMNS = (
     "ttft_s",
     "tokens_per_s",
     "done_reason",
+    "truncated",
     "status",
     "error",
 )
@@ -47,6 +48,7 @@ class BatchSummary:
     wall_s: float
     eval_tokens: int
     stopped: str | None = None
+    truncated: int = 0
 
     @property
     def rows_per_s(self) -> float:
@@ -83,6 +85,11 @@ class BatchSummary:
         )
         if self.stopped:
             text += f" · stopped: {self.stopped}"
+        if self.truncated:
+            text += (
+                f" · {self.truncated} prompt(s) probably truncated to fit the context "
+                "(see the truncated column; raise num_ctx)"
+            )
         return text
 
     def __str__(self) -> str:
@@ -103,6 +110,7 @@ class RowResults:
     ttft_s: list[float | None] = field(init=False)
     tokens_per_s: list[float | None] = field(init=False)
     done_reason: list[str | None] = field(init=False)
+    truncated: list[bool | None] = field(init=False)
     status: list[RowStatus] = field(init=False)
     error: list[str | None] = field(init=False)
     fields: dict[str, list[object]] = field(init=False)
@@ -123,6 +131,7 @@ class RowResults:
         self.ttft_s = [None] * n
         self.tokens_per_s = [None] * n
         self.done_reason = [None] * n
+        self.truncated = [None] * n
         self.status = ["not run"] * n
         self.error = [None] * n
         names = self.schema.fields if self.schema else ()
@@ -145,9 +154,11 @@ class RowResults:
         latency_s: float | None,
         ttft_s: float | None,
         tokens_per_s: float | None,
+        truncated: bool = False,
     ) -> None:
         """A reply arrived (or came from the checkpoint); a schema may still reject it."""
         self.text[pos] = text
+        self.truncated[pos] = truncated
         self.model[pos] = model
         self.done_reason[pos] = done_reason
         self.prompt_tokens[pos] = prompt_tokens
@@ -180,6 +191,7 @@ class RowResults:
             self.text,
             self.model,
             self.done_reason,
+            self.truncated,
             self.prompt_tokens,
             self.eval_tokens,
             self.latency_s,
@@ -233,6 +245,7 @@ class RowResults:
             wall_s=wall_s,
             eval_tokens=self.eval_token_total,
             stopped=stopped,
+            truncated=sum(1 for t in self.truncated if t),
         )
 
     def to_frame(self, source: pd.DataFrame, prefix: str = "") -> pd.DataFrame:
@@ -253,6 +266,7 @@ class RowResults:
                 [float("nan") if v is None else v for v in values], dtype="float64"
             )
         columns[prefix + "done_reason"] = pd.array(self.done_reason, dtype="str")
+        columns[prefix + "truncated"] = pd.array(self.truncated, dtype="boolean")
         columns[prefix + "status"] = pd.Categorical(
             self.status, categories=["ok", "cached", "failed", "skipped", "not run"]
         )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..application import use_cases
+from ..application.context_guard import ContextCheck, context_window, estimate_request_tokens
 from ..domain import (
     BadRequestError,
     ChatMessage,
@@ -72,6 +73,7 @@ class BatchSpec:
     images: Hashable | None = None
     max_errors: int | None = None
     checkpoint: str | None = None
+    server_context: int | None = None  # OLLAMA_CONTEXT_LENGTH, when known
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -107,6 +109,7 @@ class BatchRun:
         self._rows = self._positions()
         self._inflight: dict[bytes, list[int]] = {}
         self._answered: dict[bytes, int] = {}
+        self._window: tuple[int, str] | None = None
         self._policy = RetryPolicy(
             spec.retries, spec.retry_backoff_s, max(spec.retry_backoff_s * 16, 0.01)
         )
@@ -198,6 +201,11 @@ class BatchRun:
     # --- running ---------------------------------------------------------------------
 
     async def run(self, ports: use_cases.Ports) -> None:
+        spec = self.spec
+        # One look at the context every row will get, for the truncated column.
+        self._window = await context_window(
+            ports, spec.model, spec.options.num_ctx, spec.server_context
+        )
         checkpoint = Checkpoint(self.spec.checkpoint) if self.spec.checkpoint else None
         try:
             async with asyncio.TaskGroup() as group:
@@ -272,12 +280,21 @@ class BatchRun:
                     return
                 await asyncio.sleep(self._policy.delay(attempt))
                 attempt += 1
-        stored = _stored_from(result)
+        stored = _stored_from(result, self._truncated(request, result))
         if checkpoint is not None:
             checkpoint.put(key, stored)
         self.results.record_reply(row.pos, status="ok", **_stored_fields(stored))
         if self.results.status[row.pos] == "failed":
             self._count_error()
+
+    def _truncated(self, request: ChatRequest | GenerateRequest, result: ChatResult) -> bool:
+        if self._window is None:
+            return False
+        window, source = self._window
+        check = ContextCheck(
+            self.spec.model.value, estimate_request_tokens(request), window, source
+        )
+        return check.truncated(result.timings.prompt_eval_count)
 
     def _copy(self, source: int, pos: int) -> None:
         self.results.copy_row(source, pos)
@@ -304,7 +321,7 @@ def _with_attempts(exc: OllamaNbError, retries: int) -> str:
     return f"{text} (after {retries} retries)" if retries else text
 
 
-def _stored_from(result: ChatResult) -> StoredReply:
+def _stored_from(result: ChatResult, truncated: bool) -> StoredReply:
     t = result.timings
     return StoredReply(
         text=result.text,
@@ -315,6 +332,7 @@ def _stored_from(result: ChatResult) -> StoredReply:
         latency_s=t.latency_s,
         ttft_s=t.ttft_s,
         tokens_per_s=t.decode_tps,
+        truncated=truncated,
     )
 
 
@@ -328,4 +346,5 @@ def _stored_fields(stored: StoredReply) -> dict[str, Any]:
         "latency_s": stored.latency_s,
         "ttft_s": stored.ttft_s,
         "tokens_per_s": stored.tokens_per_s,
+        "truncated": stored.truncated,
     }

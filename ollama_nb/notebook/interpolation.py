@@ -82,6 +82,10 @@ def interpolate(
         if replacement is None:
             pieces.append(token)
             continue
+        value = namespace.get(match.group(1)) if match.group(2) is None else None
+        if len(replacement) > max_chars and _is_frame(value):
+            replacement, note = summarise_frame(value, token.strip("{}"), max_chars)
+            result.warnings.append(note)
         text, warning = truncate(replacement, max_chars, token.strip("{}"))
         if warning:
             result.warnings.append(warning)
@@ -134,6 +138,37 @@ def _cell(
         return as_text(outputs[index])
     result.warnings.append(f"{token}: cell {index} has no output; left as is.")
     return None
+
+
+def _is_frame(value: object) -> bool:
+    return all(callable(getattr(value, a, None)) for a in ("head", "tail", "describe", "to_string"))
+
+
+def summarise_frame(frame: Any, label: str, max_chars: int) -> tuple[str, str]:
+    """A frame too long to send whole: its shape, first and last rows and ``describe()``.
+
+    Fewer rows are shown until the summary fits ``max_chars``; the note says what was sent.
+    """
+    shape: tuple[int, ...] = tuple(getattr(frame, "shape", (len(frame),)))
+    size = f"{shape[0]:,} rows x {shape[1]:,} columns" if len(shape) > 1 else f"{shape[0]:,} rows"
+    try:
+        described = frame.describe(include="all").to_string()
+    except (TypeError, ValueError):
+        described = frame.describe().to_string()
+    text = ""
+    for rows in (10, 5, 3, 1):
+        text = (
+            f"[{label}: {size}; first and last {rows} rows, then describe()]\n"
+            f"{frame.head(rows).to_string()}\n...\n{frame.tail(rows).to_string()}\n\n"
+            f"describe():\n{described}"
+        )
+        if len(text) <= max_chars:
+            break
+    note = (
+        f"{{{label}}} is a {size} table, too long to send whole; sent its first and last "
+        f"rows and describe() instead ({len(text):,} characters)."
+    )
+    return text, note
 
 
 def as_text(value: object) -> str:

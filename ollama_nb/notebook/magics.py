@@ -16,7 +16,7 @@ import json
 import re
 import shlex
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -353,6 +353,9 @@ class OllamaMagics(Magics):
             from IPython.display import display
 
             display({"text/html": thumbnails, "text/plain": f"[{len(images)} image(s)]"}, raw=True)
+        check = api.context_check(request, runtime)
+        if check is not None and check.may_not_fit:
+            show_warning(check.warning())
         view = StreamView(interval_s=state.stream_interval_s, show_thinking=args.think)
         view.start()
         result, failure = _stream(
@@ -362,6 +365,10 @@ class OllamaMagics(Magics):
             assert failure is not None
             view.update(Notice(str(failure), "error").bundle())
             return None
+        count = result.timings.prompt_eval_count
+        if check is not None and not result.interrupted and check.truncated(count):
+            result = replace(result, truncated=True)
+            show_warning(check.truncation_note(count))
         conversation.record(key, user, result)
         reply = self._finish(args, result, schema, view)
         if failure is not None:
@@ -381,6 +388,8 @@ class OllamaMagics(Magics):
         extra = (
             [] if args.conversation == DEFAULT_CONVERSATION else [f"thread {args.conversation!r}"]
         )
+        if result.truncated:
+            extra.append("prompt truncated")
         shown_parsed = parsed
         if parsed is not None and hasattr(parsed, "model_dump"):
             shown_parsed = parsed.model_dump(mode="json")

@@ -35,6 +35,7 @@ def test_chat_adds_answer_and_metadata_columns(
         "ttft_s",
         "tokens_per_s",
         "done_reason",
+        "truncated",
         "status",
         "error",
     ]

@@ -560,7 +560,8 @@ class InferenceHandler(ApiHandler):
             {
                 "total_duration": ns(end - self.started),
                 "load_duration": ns(loaded_at - self.started),
-                "prompt_eval_count": finish.prompt_tokens,
+                # Like Ollama, a prompt longer than the context is cut to fit it.
+                "prompt_eval_count": min(finish.prompt_tokens, entry.context_length),
                 "prompt_eval_duration": ns(
                     first - loaded_at if finish.prompt_eval_s is None else finish.prompt_eval_s
                 ),

@@ -1,0 +1,41 @@
+# mypy: disable-error-code="no-untyped-call"
+"""The context guard in ``%%chat``: one line before sending, a flag after, big frames summarised."""
+
+from __future__ import annotations
+
+from ollama_nb.notebook.display import ChatReply
+
+from .conftest import Shell
+
+
+def test_long_prompt_warns_then_flags_truncation(shell: Shell) -> None:
+    shell.run('long_text = "word " * 5000')
+    shell.run("%ollama config interpolation_max_chars=100000")
+    reply = shell.run("%%chat -m llama3.2\nSummarise: {long_text}")
+    assert isinstance(reply, ChatReply) and reply.truncated
+    texts = shell.out.texts()
+    assert "gets a 4,096-token context (Ollama's default)" in texts
+    assert "Raise num_ctx" in texts
+    assert "The server read 4,096 prompt tokens" in texts
+    assert "prompt truncated" in texts
+
+
+def test_enough_num_ctx_is_quiet(shell: Shell) -> None:
+    shell.run('long_text = "word " * 3000')
+    shell.run("%ollama config interpolation_max_chars=100000")
+    reply = shell.run("%%chat -m llama3.2 -o num_ctx=8192\nSummarise: {long_text}")
+    assert not reply.truncated
+    assert "context" not in shell.out.texts()
+
+
+def test_a_large_frame_is_summarised_to_fit_and_says_so(shell: Shell) -> None:
+    shell.run(
+        "import pandas as pd\nsales = pd.DataFrame({'n': range(5000), 'city': ['Oslo'] * 5000})"
+    )
+    shell.run("%%chat -m llama3.2\nWhat stands out in {sales}?")
+    sent = shell.chat_requests()[-1]["messages"][-1]["content"]
+    assert "[sales: 5,000 rows x 2 columns; first and last 10 rows, then describe()]" in sent
+    assert "4999" in sent and "describe():" in sent
+    assert (
+        "too long to send whole; sent its first and last rows and describe()" in shell.out.texts()
+    )
