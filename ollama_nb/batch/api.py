@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..api import resolve_model
 from ..domain import GenerationOptions, InvalidInputError, KeepAlive, Think, validate_think
 from ..runtime import Runtime, get_runtime
-from .checkpoint import Checkpoint
+from .checkpoint import open_checkpoint
 from .driver import run_awaiting, run_blocking
 from .progress import Progress
 from .results import META_COLUMNS
@@ -190,7 +190,7 @@ def _spec(
         )
     checkpoint = given["checkpoint"]
     if checkpoint is not None:
-        Checkpoint(checkpoint).close()  # fail now on a bad path, not on the first row
+        open_checkpoint(checkpoint).close()  # fail now on a bad path, not on the first row
         checkpoint = str(checkpoint)
     return BatchSpec(
         kind=kind,
