@@ -73,7 +73,7 @@ def batch(
     bar = Progress(len(df), enabled=progress, description=f"{kind} {run.spec.model.value}")
     started = time.monotonic()
     try:
-        interrupted = run_blocking(runtime, run.run(runtime.ports), lambda: _show(bar, run))
+        interrupted = run_blocking(runtime.loop, run.run(runtime.ports), lambda: _show(bar, run))
     finally:
         bar.close()
     return _finish(run, interrupted, time.monotonic() - started, prefix, progress)
@@ -104,7 +104,9 @@ async def abatch(
     bar = Progress(len(df), enabled=progress, description=f"{kind} {run.spec.model.value}")
     started = time.monotonic()
     try:
-        interrupted = await run_awaiting(runtime, run.run(runtime.ports), lambda: _show(bar, run))
+        interrupted = await run_awaiting(
+            runtime.loop, run.run(runtime.ports), lambda: _show(bar, run)
+        )
     finally:
         bar.close()
     return _finish(run, interrupted, time.monotonic() - started, prefix, progress)

@@ -225,7 +225,7 @@ def embed_column(
     started = time.monotonic()
     try:
         interrupted = run_blocking(
-            runtime, run.run(runtime.ports), lambda: bar.update(run.finished, run.failed, 0)
+            runtime.loop, run.run(runtime.ports), lambda: bar.update(run.finished, run.failed, 0)
         )
     finally:
         bar.close()
@@ -251,7 +251,7 @@ async def aembed_column(
     started = time.monotonic()
     try:
         interrupted = await run_awaiting(
-            runtime, run.run(runtime.ports), lambda: bar.update(run.finished, run.failed, 0)
+            runtime.loop, run.run(runtime.ports), lambda: bar.update(run.finished, run.failed, 0)
         )
     finally:
         bar.close()
