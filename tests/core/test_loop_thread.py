@@ -57,38 +57,34 @@ async def test_cancelling_arun_waits_for_the_task_to_unwind(loop: LoopThread) ->
     assert work.unwound
 
 
-def test_run_polls_while_it_waits(loop: LoopThread) -> None:
-    release = asyncio.Event()
-    polls: list[int] = []
+class ReleasedByPolls:
+    """A task that finishes once the waiting caller has polled three times."""
 
-    async def work() -> str:
-        await release.wait()
+    def __init__(self, loop: LoopThread) -> None:
+        self._loop = loop
+        self._release = asyncio.Event()
+        self.polls = 0
+
+    async def work(self) -> str:
+        await self._release.wait()
         return "done"
 
-    def poll() -> None:
-        polls.append(1)
-        if len(polls) == 3:
-            loop.loop.call_soon_threadsafe(release.set)
+    def poll(self) -> None:
+        self.polls += 1
+        if self.polls == 3:
+            self._loop.loop.call_soon_threadsafe(self._release.set)
 
-    assert loop.run(work(), poll=poll) == "done"
-    assert len(polls) >= 3
+
+def test_run_polls_while_it_waits(loop: LoopThread) -> None:
+    task = ReleasedByPolls(loop)
+    assert loop.run(task.work(), poll=task.poll) == "done"
+    assert task.polls >= 3
 
 
 async def test_arun_polls_while_it_waits(loop: LoopThread) -> None:
-    release = asyncio.Event()
-    polls: list[int] = []
-
-    async def work() -> str:
-        await release.wait()
-        return "done"
-
-    def poll() -> None:
-        polls.append(1)
-        if len(polls) == 3:
-            loop.loop.call_soon_threadsafe(release.set)
-
-    assert await loop.arun(work(), poll=poll) == "done"
-    assert len(polls) >= 3
+    task = ReleasedByPolls(loop)
+    assert await loop.arun(task.work(), poll=task.poll) == "done"
+    assert task.polls >= 3
 
 
 def test_closing_an_iteration_early_unwinds_its_source(loop: LoopThread) -> None:
