@@ -17,11 +17,11 @@ import pandas as pd
 from dask.dataframe.extensions import register_dataframe_accessor
 from distributed import get_client
 
-from ..api import resolve_model
 from ..batch import batch, embed_column
 from ..batch.api import Template
 from ..batch.checkpoint import is_url
 from ..domain import InvalidInputError
+from ..request_builder import resolve_model
 from ..runtime import Runtime, get_runtime
 from .job import Kind, PartitionJob, run_partition
 from .leases import ClusterLeases
@@ -61,7 +61,7 @@ class DaskOllamaAccessor:
                 hint="Use distributed.progress(result.persist()) or the Dask dashboard.",
             )
         arguments = dict(kwargs)
-        arguments["model"] = resolve_model(arguments.get("model"), runtime).value
+        arguments["model"] = resolve_model(arguments.get("model"), runtime.settings).value
         checkpoint = arguments.pop("checkpoint", None)
         if checkpoint is not None and not isinstance(checkpoint, str):
             checkpoint = str(checkpoint)
