@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..application import use_cases
+from ..application.reply_schema import ReplyColumns
 from ..domain import (
     GenerateRequest,
     GenerationOptions,
@@ -29,12 +30,11 @@ from ..domain import (
     validate_think,
 )
 from ..runtime import Runtime, get_runtime
-from .api import DEFAULT_RETRIES, Template, _spec
+from .api import DEFAULT_RETRIES, BatchArgs, Template, _spec
 from .comparison import JUDGE_CAVEAT, Comparison, ContestantRun, Scorer
 from .driver import run_blocking
 from .progress import Progress
 from .runner import BatchRun, BatchSpec
-from .schema import OutputSchema
 from .template import PromptTemplate, render_with
 
 if TYPE_CHECKING:
@@ -105,7 +105,15 @@ def compare(
     if not isinstance(df, pd.DataFrame):
         raise InvalidInputError(f"compare needs a pandas DataFrame, got {type(df).__name__}.")
     frame = _sample(df, sample, seed)
-    base = _base_arguments(system, schema, options, concurrency, retries, checkpoint)
+    base = BatchArgs(
+        system=system,
+        schema=schema,
+        options=options,
+        concurrency=concurrency,
+        retries=retries,
+        checkpoint=checkpoint,
+        prefix="__compare_",  # a comparison never adds columns to the frame
+    )
     contestants = _contestants(frame, template, models, variants or {}, base, runtime)
     wanted = _expected(frame, expected, contestants[0].spec.schema)
     if judge is not None and wanted:
@@ -162,43 +170,17 @@ def _sample(df: pd.DataFrame, sample: int | None, seed: int) -> pd.DataFrame:
     return df.sample(n=sample, random_state=seed)
 
 
-def _base_arguments(
-    system: str | None,
-    schema: object,
-    options: Mapping[str, Any] | None,
-    concurrency: int | None,
-    retries: int,
-    checkpoint: str | None,
-) -> dict[str, Any]:
-    """The arguments ``ollama_nb.batch`` would get, shared by every contestant."""
-    return {
-        "kind": "chat",
-        "model": None,
-        "system": system,
-        "images": None,
-        "schema": schema,
-        "options": options,
-        "think": None,
-        "keep_alive": None,
-        "concurrency": concurrency,
-        "retries": retries,
-        "max_errors": None,
-        "checkpoint": checkpoint,
-        "prefix": "__compare_",  # the compare never adds columns to the frame
-    }
-
-
 def _contestants(
     frame: pd.DataFrame,
     template: Template,
     models: Sequence[str],
     variants: Mapping[str, Mapping[str, Any]],
-    base: Mapping[str, Any],
+    base: BatchArgs,
     runtime: Runtime,
 ) -> list[Contestant]:
     out: list[Contestant] = []
     for model in models:
-        spec = _spec(frame, template, {**base, "model": model}, runtime)
+        spec = _spec(frame, template, replace(base, model=model), runtime)
         if not variants:
             out.append(Contestant(spec.model.value, spec))
             continue
@@ -216,16 +198,17 @@ def _with_variant(spec: BatchSpec, name: str, values: Mapping[str, Any]) -> Batc
             f"variant {name!r} must be a dict of options, e.g. {{'temperature': 0}}."
         )
     option_values = {k: v for k, v in values.items() if k not in _VARIANT_KEYS}
-    options = spec.options.merged(GenerationOptions.from_mapping(option_values))
-    think: Think | None = validate_think(values["think"]) if "think" in values else spec.think
-    system = values.get("system", spec.system)
-    return replace(spec, options=options, think=think, system=system)
+    builder = spec.request
+    options = builder.options.merged(GenerationOptions.from_mapping(option_values))
+    think: Think | None = validate_think(values["think"]) if "think" in values else builder.think
+    system = values.get("system", builder.system)
+    return replace(spec, request=replace(builder, options=options, think=think, system=system))
 
 
 def _expected(
     frame: pd.DataFrame,
     expected: Hashable | Mapping[str, Hashable] | None,
-    schema: OutputSchema | None,
+    schema: ReplyColumns | None,
 ) -> dict[str, list[object]]:
     """``{"": values}`` for whole answers, ``{field: values}`` to compare schema fields."""
     if expected is None:
@@ -258,11 +241,11 @@ def _column(frame: pd.DataFrame, column: Hashable) -> list[object]:
     return list(frame[column].tolist())
 
 
-def _judge_spec(judge: str, base: Mapping[str, Any], runtime: Runtime) -> BatchSpec:
+def _judge_spec(judge: str, base: BatchArgs, runtime: Runtime) -> BatchSpec:
     """The judge's batch: one row per answer, a 1-5 verdict as structured output."""
     import pandas as pd
 
-    judged = {**base, "model": judge, "schema": JUDGE_SCHEMA, "system": None}
+    judged = replace(base, model=judge, schema=JUDGE_SCHEMA, system=None, options=None)
     return _spec(pd.DataFrame({"question": [], "answer": []}), _judge_prompt, judged, runtime)
 
 
@@ -323,7 +306,7 @@ def _run(runtime: Runtime, runs: Sequence[BatchRun], label: str, progress: bool 
         )
 
     try:
-        return run_blocking(runtime, together(), show)
+        return run_blocking(runtime.loop, together(), show)
     finally:
         bar.close()
 
