@@ -25,7 +25,8 @@ from .api import (
     stream_chat,
     version,
 )
-from .batch import abatch, batch  # registers the ``df.ollama`` accessor
+from .application.context_guard import ContextLengthWarning
+from .batch import abatch, batch, compare  # registers the ``df.ollama`` accessor
 
 if "dask.dataframe" in sys.modules:  # Dask is in use: ``ddf.ollama`` works at once
     from . import dask as _dask  # noqa: F401  (registers the accessor; else `import ollama_nb.dask`)
@@ -70,6 +71,7 @@ __all__ = [
     "ChatMessage",
     "ChatPanel",
     "ChatResult",
+    "ContextLengthWarning",
     "Dashboard",
     "GenerationOptions",
     "ModelManager",
@@ -83,6 +85,7 @@ __all__ = [
     "agenerate",
     "batch",
     "chat",
+    "compare",
     "configure",
     "copy",
     "delete",

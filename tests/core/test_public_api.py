@@ -8,9 +8,9 @@ import sys
 import ollama_nb
 
 EXPECTED = {
-    "ChatMessage", "ChatPanel", "ChatResult", "Dashboard", "GenerationOptions", "ModelManager",
+    "ChatMessage", "ChatPanel", "ChatResult", "ContextLengthWarning", "Dashboard", "GenerationOptions", "ModelManager",
     "ModelNotFoundError", "OllamaNbError", "ServerUnavailableError", "__version__", "abatch",
-    "achat", "aembed", "agenerate", "batch", "chat", "configure", "copy", "delete", "embed",
+    "achat", "aembed", "agenerate", "batch", "chat", "compare", "configure", "copy", "delete", "embed",
     "generate", "get_runtime", "load_ipython_extension", "metrics", "models", "ps", "pull",
     "report", "show", "stream_chat", "unload_ipython_extension", "version",
 }  # fmt: skip
