@@ -253,3 +253,12 @@ def test_server_profile_is_stamped_per_batch_and_a_failing_lookup_is_harmless(
         (None,),
         (None,),
     ]
+
+
+def test_tool_call_counts_are_kept_without_contents(store: TelemetryStore) -> None:
+    from dataclasses import replace
+
+    store.record(replace(make_event(7), tool_calls=2))
+    assert store.flush()
+    assert _rows(store.path, "SELECT tool_calls FROM events") == [(2,)]
+    assert _rows(store.path, "SELECT COUNT(*) FROM history") == [(0,)]
