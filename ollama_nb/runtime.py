@@ -58,6 +58,7 @@ class Runtime:
             vision_limit=self._settings.vision_parallel,
         )
         self._telemetry_attached = False
+        self._confirmed_capabilities: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
 
     # --- settings ----------------------------------------------------------------
@@ -133,6 +134,7 @@ class Runtime:
             clock=self.clock,
             project=self._settings.project,
             keep_history=self._settings.history,
+            confirmed_capabilities=self._confirmed_capabilities,
         )
 
     def gate_stats(self) -> GateStats:

@@ -191,7 +191,9 @@ def _size_label(count: int) -> str:
     return f"{count / 1e9:.1f}B" if count >= 1e9 else f"{count / 1e6:.2f}M"
 
 
-def card_for(spec: ModelSpec, info: GgufInfo, base_num_predict: int = BASE_NUM_PREDICT) -> ModelCard:
+def card_for(
+    spec: ModelSpec, info: GgufInfo, base_num_predict: int = BASE_NUM_PREDICT
+) -> ModelCard:
     """The model card the HTTP layer reports, built from the GGUF header.
 
     Like an Ollama Modelfile, ``parameters`` holds the model's option defaults (the engine

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ollama_nb.domain import ConfigurationError
 from ollama_nb.embedded import (
     EmbeddedConfig,
     GgufError,
@@ -16,7 +17,6 @@ from ollama_nb.embedded import (
     parse_model_list,
     read_gguf,
 )
-from ollama_nb.domain import ConfigurationError
 from ollama_nb.embedded.llama_engine import (
     StopFilter,
     completion_prompt,
