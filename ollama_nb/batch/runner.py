@@ -175,6 +175,11 @@ class BatchRun:
 
     # --- running ---------------------------------------------------------------------
 
+    def counts(self) -> tuple[int, int, int]:
+        """Rows finished, rows failed and tokens generated, for the progress bar."""
+        r = self.results
+        return r.finished, r.failed, r.eval_token_total
+
     async def run(self, ports: use_cases.Ports) -> None:
         checkpoint = Checkpoint(self.spec.checkpoint) if self.spec.checkpoint else None
         try:
