@@ -11,18 +11,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ..application import use_cases
 from ..domain import EmbedRequest, InvalidInputError, ModelName, OllamaNbError
-from ..infrastructure.resilience import RetryPolicy
 from ..request_builder import resolve_model
 from ..runtime import Runtime, get_runtime
 from .arguments import keyword_form
 from .driver import Ended, run_awaiting, run_blocking
 from .progress import Progress
 from .results import BatchSummary, attach
-from .runner import FATAL_ERRORS, PERMANENT_ERRORS
+from .retries import RowFailedError, RowRetries
 from .template import is_missing
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ class EmbedRun:
         self.batch_size = batch_size
         self.concurrency = concurrency
         self.retries = retries
-        self._policy = RetryPolicy(retries, backoff_s, max(backoff_s * 16, 0.01))
+        self._retries = RowRetries(retries, backoff_s)
         n = len(frame)
         self.vectors: list[np.ndarray[Any, Any] | None] = [None] * n
         self.errors: list[str | None] = [None] * n
@@ -101,24 +101,17 @@ class EmbedRun:
             request = EmbedRequest(
                 model=self.model, inputs=tuple(t for _, t in group), dimensions=self.dimensions
             )
-            attempt = 0
-            while True:
-                try:
-                    result = await use_cases.embed(ports, request)
-                    break
-                except OllamaNbError as exc:
-                    fatal = isinstance(exc, FATAL_ERRORS)
-                    if fatal or isinstance(exc, PERMANENT_ERRORS) or attempt >= self.retries:
-                        for pos, _ in group:
-                            self.errors[pos] = str(exc)
-                        self.failed += len(group)
-                        if fatal and self.stopped is None:
-                            self.stopped, self.fatal = exc.message, exc
-                        result = None
-                        break
-                    await asyncio.sleep(self._policy.delay(attempt))
-                    attempt += 1
-            if result is None:
+            try:
+                result = await self._retries.send(
+                    partial(use_cases.embed, ports, request),
+                    stopping=lambda: self.stopped is not None,
+                )
+            except RowFailedError as failed:
+                for pos, _ in group:
+                    self.errors[pos] = str(failed)
+                self.failed += len(group)
+                if failed.fatal and self.stopped is None:
+                    self.stopped, self.fatal = failed.error.message, failed.error
                 continue
             self.tokens += result.timings.prompt_eval_count
             for (pos, _), vector in zip(group, result.embeddings, strict=True):
