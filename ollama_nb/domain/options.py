@@ -112,6 +112,8 @@ class GenerationOptions:
 
     def merged(self, override: GenerationOptions) -> GenerationOptions:
         """These options with every value set in ``override`` taking precedence."""
+        if not override.to_wire():  # the common call: nothing given for this request
+            return self
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(
             {
