@@ -150,7 +150,11 @@ def single_requests(url: str, rounds: int) -> None:
     async def raw_async_streamed() -> object:
         async with araw.stream("POST", "/api/chat", json=streamed_body) as response:
             response.raise_for_status()
-            parts = [json.loads(line)["message"]["content"] async for line in response.aiter_lines() if line]
+            parts = [
+                json.loads(line)["message"]["content"]
+                async for line in response.aiter_lines()
+                if line
+            ]
             return "".join(parts)
 
     def official_sync() -> object:
@@ -158,7 +162,8 @@ def single_requests(url: str, rounds: int) -> None:
 
     def official_sync_streamed() -> object:
         return "".join(
-            part.message.content or "" for part in official.chat(model=MODEL, messages=MESSAGES, stream=True)
+            part.message.content or ""
+            for part in official.chat(model=MODEL, messages=MESSAGES, stream=True)
         )
 
     async def official_async() -> object:
@@ -194,7 +199,11 @@ def single_requests(url: str, rounds: int) -> None:
     async def floor_streamed() -> object:
         async with floor_client.stream("POST", "/api/chat", json=streamed_body) as response:
             response.raise_for_status()
-            parts = [json.loads(line)["message"]["content"] async for line in response.aiter_lines() if line]
+            parts = [
+                json.loads(line)["message"]["content"]
+                async for line in response.aiter_lines()
+                if line
+            ]
             return "".join(parts)
 
     def floor() -> object:
@@ -276,7 +285,11 @@ def batches(url: str, rows: int, repeats: int) -> None:
     async def raw_row(prompt: str) -> object:
         response = await araw.post(
             "/api/chat",
-            json={"model": MODEL, "messages": [{"role": "user", "content": prompt}], "stream": False},
+            json={
+                "model": MODEL,
+                "messages": [{"role": "user", "content": prompt}],
+                "stream": False,
+            },
         )
         response.raise_for_status()
         return response.json()
@@ -323,7 +336,9 @@ def main() -> None:
         os.environ["OLLAMA_HOST"] = url
         os.environ["OLLAMA_NB_DATA_DIR"] = data_dir
         os.environ["OLLAMA_NB_PARALLEL"] = str(PARALLEL)
-        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} CPUs")
+        print(
+            f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} CPUs"
+        )
         print()
         single_requests(url, args.rounds)
         batches(url, args.rows, args.batches)
