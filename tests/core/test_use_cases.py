@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,13 @@ import pytest
 import ollama_nb
 from ollama_nb.application import use_cases
 from ollama_nb.application.replies import ReplyAccumulator
-from ollama_nb.domain import ChatResult, InvalidInputError, ModelNotFoundError, StreamError
+from ollama_nb.domain import (
+    ChatChunk,
+    ChatResult,
+    InvalidInputError,
+    ModelNotFoundError,
+    StreamError,
+)
 from ollama_nb.runtime import Runtime, set_runtime
 from ollama_nb.settings import load_settings
 
@@ -86,17 +91,21 @@ def test_stream_chat_yields_pieces(runtime: Runtime) -> None:
 def test_interrupt_cancels_and_keeps_partial(runtime: Runtime, ollama_standin: Any) -> None:
     """A KeyboardInterrupt in the waiting thread cancels the request and frees the slot."""
     ollama_standin.inject("stall", path="/api/chat", after=2)
-    main = threading.get_ident()
     import _thread
 
-    def interrupt_soon() -> None:
-        time.sleep(0.5)
-        _thread.interrupt_main()
+    assert threading.current_thread() is threading.main_thread()
 
-    assert threading.get_ident() == main
-    threading.Thread(target=interrupt_soon, daemon=True).start()
+    pressed: list[ChatChunk] = []
+
+    def interrupt_once_text_arrived(chunk: ChatChunk) -> None:
+        if not pressed:  # as Ctrl-C would, once, while the stream heads for its stall
+            pressed.append(chunk)
+            _thread.interrupt_main()
+
     with pytest.raises(KeyboardInterrupt) as info:
-        ollama_nb.chat("one two three four five", model="llama3.2")
+        ollama_nb.chat(
+            "one two three four five", model="llama3.2", on_chunk=interrupt_once_text_arrived
+        )
     partial = info.value.partial  # type: ignore[attr-defined]
     assert partial.interrupted and partial.text.strip()
     assert runtime.gate.stats().running == 0
