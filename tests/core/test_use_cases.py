@@ -48,6 +48,22 @@ def test_chat_records_one_event_with_timings(runtime: Runtime) -> None:
     assert event.request_id == result.request_id
 
 
+def test_a_runtime_without_telemetry_keeps_no_metrics_file(
+    ollama_standin: Any, tmp_path: Path
+) -> None:
+    rt = Runtime(load_settings(host=ollama_standin.url, data_dir=tmp_path), telemetry=False)
+    previous = set_runtime(rt)
+    try:
+        ollama_nb.chat("hello", model="llama3.2")
+        rt.configure(history=False)  # a settings change must not attach it either
+        ollama_nb.chat("hello again", model="llama3.2")
+    finally:
+        set_runtime(previous)
+        rt.close()
+    assert [e.status for e in rt.recent.snapshot()] == ["ok", "ok"]
+    assert not list(tmp_path.glob("metrics.sqlite*"))
+
+
 def test_request_log_is_json_lines_without_prompts(runtime: Runtime, tmp_path: Path) -> None:
     ollama_nb.chat("a secret prompt", model="llama3.2")
     runtime.close()  # flushes the log listener
@@ -194,6 +210,34 @@ def test_request_log_rotates_by_size(tmp_path: Path) -> None:
         lines = (tmp_path / name).read_text().splitlines()
         assert all(json.loads(line)["request_id"] == "abc" for line in lines)
     assert (tmp_path / "requests.log.1").stat().st_size >= 2_000
+
+
+def test_request_log_reaches_the_file_at_most_every_second_and_on_close(tmp_path: Path) -> None:
+    from ollama_nb.domain import RequestEvent, Timings
+    from ollama_nb.infrastructure.event_sinks import JsonRequestLog
+    from ollama_nb.testing import ManualClock
+
+    clock = ManualClock()
+    path = tmp_path / "requests.log"
+    log = JsonRequestLog(path, clock=clock.monotonic)
+
+    def record(request_id: str) -> list[str]:
+        log.record(RequestEvent(request_id, clock.time(), "chat", "m", "h", "ok", Timings()))
+        return [json.loads(line)["request_id"] for line in path.read_text().splitlines()]
+
+    assert record("first") == ["first"]  # the first line of a session is written at once
+    clock.advance(0.5)
+    assert record("second") == ["first"]  # buffered: no system call per request
+    clock.advance(0.5)
+    assert record("third") == ["first", "second", "third"]
+    assert record("fourth") == ["first", "second", "third"]
+    log.close()
+    assert [json.loads(line)["request_id"] for line in path.read_text().splitlines()] == [
+        "first",
+        "second",
+        "third",
+        "fourth",
+    ]
 
 
 def test_python_api_images_are_shrunk_and_the_saving_recorded(
