@@ -297,13 +297,31 @@ class TelemetryStore:
                 db.close()
 
     def _open(self) -> sqlite3.Connection | None:
-        try:
-            return open_database(self.path)
-        except Exception as exc:
-            if not self._failed:
-                self._failed = True
-                log.warning("ollama_nb metrics are not being saved to %s: %s", self.path, exc)
-            return None
+        """Open the file, waiting out another kernel that is creating or migrating it.
+
+        Switching a new file to WAL and creating its tables take the write lock, and
+        SQLite can answer "database is locked" there without waiting for busy_timeout.
+        """
+        delay = 0.05
+        for _attempt in range(20):
+            try:
+                return open_database(self.path)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    self._give_up(exc)
+                    return None
+                time.sleep(delay)  # the writer thread's own time, never a caller's
+                delay = min(delay * 2, 1.0)
+            except Exception as exc:
+                self._give_up(exc)
+                return None
+        self._give_up(sqlite3.OperationalError("database is locked"))
+        return None
+
+    def _give_up(self, exc: Exception) -> None:
+        if not self._failed:
+            self._failed = True
+            log.warning("ollama_nb metrics are not being saved to %s: %s", self.path, exc)
 
     def _keep_history(self) -> bool:
         return self._history() if callable(self._history) else self._history
