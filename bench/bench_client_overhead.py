@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import io
 import json
+import math
 import os
 import statistics
 import sys
@@ -67,7 +68,7 @@ Async = Callable[[], Awaitable[object]]
 
 def _p95(values: list[float]) -> float:
     ordered = sorted(values)
-    return ordered[max(0, int(len(ordered) * 0.95) - 1)]
+    return ordered[math.ceil(len(ordered) * 0.95) - 1]  # nearest rank
 
 
 def _table(

@@ -22,6 +22,7 @@ not in tests).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import sys
@@ -138,7 +139,7 @@ def bench_requests(
 
 def _row(name: str, values: list[float], cpu: list[float], base: Callable[[], float]) -> str:
     median = statistics.median(values)
-    p95 = sorted(values)[max(0, int(len(values) * 0.95) - 1)]
+    p95 = sorted(values)[math.ceil(len(values) * 0.95) - 1]  # nearest rank
     return (
         f"{name:<26}{median * 1e3:>10.3f}{p95 * 1e3:>8.3f}"
         f"{statistics.fmean(cpu) * 1e3:>8.3f}{median / base():>12.3f}x"
