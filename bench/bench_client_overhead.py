@@ -12,7 +12,11 @@ Single requests, each row called from the main thread as a notebook cell would:
 - ``ollama_nb.chat()`` (streams by default, so its peer is the official streamed call);
 - ``await ollama_nb.achat()`` from a cell's event loop (peer: ``AsyncClient`` streamed);
 - ``%%chat --new`` through a real IPython ``InteractiveShell`` with the extension
-  loaded (the stream view renders; its output is captured, not printed).
+  loaded (the stream view renders; its output is captured, not printed);
+- the floor of the design: raw ``httpx.AsyncClient`` streamed on a background loop
+  thread through the same ``LoopThread`` bridge, from the main thread and awaited
+  from a cell's loop. ollama_nb cannot be cheaper than this; the gap between it
+  and ``ollama_nb`` is ollama_nb's own work.
 
 Every round calls each row ``BLOCK`` times back to back, rows in a rotating
 order, so drift on a shared machine hits all rows alike and background work a
@@ -193,7 +197,8 @@ def single_requests(url: str, rounds: int) -> None:
         return reply
 
     # The floor of ollama_nb's design: the same streamed httpx call on a background
-    # loop thread, awaited from the main thread through the same bridge.
+    # loop thread, from the main thread (sync) or a cell's loop (async) through the
+    # same bridge ollama_nb uses, with nothing of ollama_nb around it.
     bridge = LoopThread("bench-floor")
     floor_client = bridge.run(_make_async_client(url))
 
@@ -210,6 +215,9 @@ def single_requests(url: str, rounds: int) -> None:
     def floor() -> object:
         return bridge.run(floor_streamed())
 
+    async def afloor() -> object:
+        return await bridge.arun(floor_streamed())
+
     def on_loop(fn: Async) -> Sync:
         return lambda: loop.run_until_complete(fn())
 
@@ -225,6 +233,7 @@ def single_requests(url: str, rounds: int) -> None:
         "httpx.AsyncClient, streamed": on_loop(raw_async_streamed),
         "ollama.AsyncClient, not streamed": on_loop(official_async),
         "ollama.AsyncClient, streamed": on_loop(official_async_streamed),
+        "httpx.AsyncClient, streamed, awaited loop": on_loop(afloor),
         "await ollama_nb.achat()": on_loop(ours_achat),
     }
     answers = {name: fn() for name, fn in rows.items()}  # also warms pools, model and imports
@@ -248,6 +257,7 @@ def single_requests(url: str, rounds: int) -> None:
         "ollama.Client, not streamed": "httpx.Client, not streamed",
         "ollama.Client, streamed": "httpx.Client, streamed",
         "httpx.AsyncClient, streamed, loop thread": "ollama.Client, streamed",
+        "httpx.AsyncClient, streamed, awaited loop": "ollama.AsyncClient, streamed",
         "ollama.AsyncClient, not streamed": "httpx.AsyncClient, not streamed",
         "ollama.AsyncClient, streamed": "httpx.AsyncClient, streamed",
     }
