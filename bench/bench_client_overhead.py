@@ -270,6 +270,23 @@ def single_requests(url: str, rounds: int) -> None:
     )
     print("Targets (telemetry, request log and history on): ollama_nb.chat() <= 1.15x and")
     print("await ollama_nb.achat() <= 1.10x the official client's streamed call.")
+    checks = [
+        ("ollama_nb.chat()", "ollama.Client, streamed", "httpx.AsyncClient, streamed, loop thread"),
+        (
+            "await ollama_nb.achat()",
+            "ollama.AsyncClient, streamed",
+            "httpx.AsyncClient, streamed, awaited loop",
+        ),
+    ]
+    for ours, official, floor in checks:
+        median = {n: statistics.median(samples[n]) for n in (ours, official, floor)}
+        work = {n: statistics.fmean(cpu[n]) for n in (ours, official, floor)}
+        print(
+            f"  {ours}: {median[ours] / median[official]:.2f}x {official}; the design's floor "
+            f"is {median[floor] / median[official]:.2f}x; ollama_nb's own work on top of it: "
+            f"{(median[ours] - median[floor]) * 1e3:+.3f} ms wall, "
+            f"{(work[ours] - work[floor]) * 1e3:+.3f} ms CPU per call"
+        )
     print()
 
 
