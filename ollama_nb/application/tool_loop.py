@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from ..domain import ChatChunk, ChatMessage, ChatRequest, ChatResult, InvalidInputError
 from .replies import ReplyAccumulator
 from .tools import ToolOutcome, ToolSet
-from .use_cases import Ports, require_capability, stream_reply
+from .use_cases import Ports, stream_reply
 
 DEFAULT_MAX_ROUNDS = 5
 
@@ -61,7 +61,7 @@ async def chat_with_tools(
     model still asks for tools after ``max_rounds`` rounds, its calls are not
     run and the result's ``error`` says so.
     """
-    await require_capability(ports, request.model, "tools")
+    # ``stream_reply`` refuses a model without "tools" before the first round is sent.
     current = replace(request, tools=loop.tools.to_wire())
     saved = image_bytes_saved
     while True:

@@ -298,17 +298,14 @@ def _run(runtime: Runtime, runs: Sequence[BatchRun], label: str, progress: bool 
         ports = runtime.ports
         await asyncio.gather(*(r.run(ports) for r in runs))
 
-    def show() -> None:
-        bar.update(
+    def counts() -> tuple[int, int, int]:
+        return (
             sum(r.results.finished for r in runs),
             sum(r.results.failed for r in runs),
             sum(r.results.eval_token_total for r in runs),
         )
 
-    try:
-        return run_blocking(runtime.loop, together(), show)
-    finally:
-        bar.close()
+    return run_blocking(runtime.loop, together(), bar, counts).interrupted
 
 
 def _collect(label: str, run: BatchRun, load_s: float | None) -> ContestantRun:

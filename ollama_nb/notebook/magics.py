@@ -39,17 +39,16 @@ from ..domain import (
     ModelNotFoundError,
     OllamaNbError,
 )
+from ..image_reference import resolve_image
 from ..request_builder import RequestBuilder
 from ..runtime import Runtime, get_runtime
 from . import commands
 from .display import (
     STREAM_INTERVAL_S,
     ChatReply,
-    Notice,
     StreamView,
     final_bundle,
     footer_line,
-    show_error,
     show_note,
     show_warning,
 )
@@ -57,17 +56,6 @@ from .interpolation import DEFAULT_MAX_CHARS, interpolate
 
 FORMATS = ("markdown", "text", "json", "code")
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)```", re.DOTALL)
-
-#: Subcommands other features provide; named here so a missing one says where it comes from.
-PLACEHOLDERS = {
-    "start": "the server manager (issue 4: ollama_nb.notebook.server_commands)",
-    "stop": "the server manager (issue 4: ollama_nb.notebook.server_commands)",
-    "restart": "the server manager (issue 4: ollama_nb.notebook.server_commands)",
-    "tune": "the server manager (issue 4: ollama_nb.notebook.server_commands)",
-    "metrics": "telemetry (issue 7: ollama_nb.notebook.metrics_commands)",
-    "perf": "telemetry (issue 7: ollama_nb.notebook.metrics_commands)",
-    "panel": "the chat panel widget (ollama_nb.notebook.panel_commands)",
-}
 
 
 @dataclass(slots=True)
@@ -203,25 +191,19 @@ class OllamaMagics(Magics):
 
         Subcommands: status, models (list), ps, show NAME, pull NAME, rm NAME,
         use NAME, host [URL], config [key=value ...], history [-n N] [-c NAME],
-        reset [NAME|--all], help; start/stop/restart/tune, metrics/perf and
-        panel come from their features. `%ollama help` prints a cheat sheet.
+        reset [NAME|--all], start/stop/restart/tune, metrics/perf, panel, help.
+        `%ollama help` prints a cheat sheet.
         """
         name, _, rest = line.strip().partition(" ")
         name = name or "help"
         command = commands.lookup(name)
         if command is None:
-            if name in PLACEHOLDERS:
-                raise UsageError(
-                    f"`%ollama {name}` is provided by {PLACEHOLDERS[name]}, "
-                    "which is not installed in this build."
-                )
             known = ", ".join(c.name for c in commands.all_subcommands())
             raise UsageError(f"Unknown subcommand {name!r}. Known: {known}.")
         try:
             return command.handler(rest.strip(), self.shell)
         except OllamaNbError as error:
-            show_error(error)
-            return None
+            raise cell_failure(error) from None
 
     # --- %%chat ----------------------------------------------------------------
 
@@ -293,8 +275,7 @@ class OllamaMagics(Magics):
         try:
             return self._chat(args, prompt)
         except OllamaNbError as error:
-            show_error(error)
-            return None
+            raise cell_failure(error) from None
 
     def _option_arity(self) -> dict[str, bool]:
         parser = self.chat.parser
@@ -317,7 +298,9 @@ class OllamaMagics(Magics):
         )
         for warning in filled.warnings:
             show_warning(warning)
-        sources = [self._evaluate("--image", expr) for expr in args.image] + filled.images
+        sources = [
+            resolve_image(text, self.shell.ev, label="--image") for text in args.image
+        ] + filled.images
         images, thumbnails, saved = _prepare_images(sources, runtime, vision)
         schema = self._schema(args)
         options = parse_options(args.options)
@@ -360,20 +343,23 @@ class OllamaMagics(Magics):
         )
         if result is None:
             assert failure is not None
-            view.update(Notice(str(failure), "error").bundle())
-            return None
+            view.update({"text/markdown": "", "text/plain": ""})
+            raise failure
         count = result.timings.prompt_eval_count
         if check is not None and not result.interrupted and check.truncated(count):
             result = replace(result, truncated=True)
             show_warning(check.truncation_note(count))
         conversation.record(key, user, result)
         reply = self._finish(args, result, schema, view)
-        if failure is not None:
-            show_error(failure)
-        elif result.error:
-            show_warning(result.error)
+        if failure is None and result.error:
+            show_warning(result.error)  # e.g. tool rounds used up: the answer is still there
         if args.out:
             namespace[args.out] = reply
+        if failure is not None:
+            # The cell fails so Run All stops here; what arrived stays on screen, in
+            # ``--out`` and in ``_`` (as if the cell had returned it).
+            self.shell.displayhook.update_user_ns(reply)
+            raise failure
         return reply
 
     def _schema(self, args: Any) -> ReplySchema | None:
@@ -447,10 +433,24 @@ class OllamaMagics(Magics):
         return ToolLoop(ToolSet.from_functions(functions), max_rounds)
 
     def _evaluate(self, flag: str, expression: str) -> object:
+        """``--schema``: always an expression (a class or a dict), never a file."""
         try:
             return self.shell.ev(expression)
         except Exception as exc:
             raise UsageError(f"{flag} {expression}: {type(exc).__name__}: {exc}") from None
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during ``%%chat``: the cell stops (and Run All with it) in one line."""
+
+    def _render_traceback_(self) -> list[str]:
+        return ["KeyboardInterrupt: stopped; the partial answer is kept in `_` (and --out)."]
+
+
+def cell_failure(error: OllamaNbError) -> OllamaNbError:
+    """``error``, marked to show as one line: the cell fails without a traceback wall."""
+    error.one_line = True
+    return error
 
 
 def _vision() -> Any:
@@ -487,7 +487,7 @@ def _stream(
     *,
     stream: bool,
     tools: ToolLoop | None = None,
-) -> tuple[ChatResult | None, OllamaNbError | None]:
+) -> tuple[ChatResult | None, BaseException | None]:
     """Run the request, feeding ``view``; returns (result, error). Ctrl-C keeps the partial answer.
 
     With ``tools`` each call the model makes runs and is shown as one line under the answer.
@@ -532,7 +532,7 @@ def _stream(
                 close()
     except KeyboardInterrupt:
         partial = tools.partial() if tools is not None else None
-        return partial or accumulator.result(interrupted=True), None
+        return partial or accumulator.result(interrupted=True), Interrupted()
     except OllamaNbError as error:
         partial = error.partial if isinstance(error.partial, ChatResult) else None
         return partial, error

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from IPython.core.error import UsageError
 
+from ollama_nb.domain import InvalidInputError
 from ollama_nb.notebook.display import ChatReply
 
 from .conftest import Shell
@@ -62,9 +63,10 @@ def test_only_existing_functions_can_be_named(shell: Shell) -> None:
     assert shell.chat_requests() == []
 
 
-def test_model_without_tools_is_refused_in_one_line(shell: Shell) -> None:
+def test_model_without_tools_is_refused_before_sending(shell: Shell) -> None:
     shell.run(DEFINE)
-    shell.run("%%chat -m gemma3:4b --tools add\nadd 1 and 1")
-    texts = shell.out.texts()
-    assert "does not support tools" in texts and "llama3.2:latest" in texts
+    with pytest.raises(InvalidInputError) as caught:  # the cell fails, in one line
+        shell.run("%%chat -m gemma3:4b --tools add\nadd 1 and 1")
+    assert "does not support tools" in str(caught.value)
+    assert "llama3.2:latest" in str(caught.value)
     assert shell.chat_requests() == []
