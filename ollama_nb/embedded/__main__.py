@@ -58,17 +58,15 @@ async def _serve() -> None:
 
 def _quickstart(args: argparse.Namespace) -> int:
     from ..runtime import get_runtime
+    from ..server.embedded_start import start_embedded_server
     from ..server.process import ServerProcess
-    from .launcher import start_embedded_server
 
     runtime = get_runtime()
     host = runtime.settings.ollama_host
     env = dict(os.environ)
     if not ServerProcess(host, runtime.settings.data_dir).answering():
         if shutil.which("ollama"):
-            from ..server import get_manager
-
-            print(get_manager(runtime).start())
+            print(runtime.server.start())
         else:
             require_llama_cpp()
             outcome = start_embedded_server(host, runtime.settings.data_dir)

@@ -287,9 +287,7 @@ def use(line: str, shell: Any) -> object:
             f"`%ollama pull {name.value}` downloads it."
         )
     elif warm_it:
-        from ..server import warm
-
-        display(warm(name.value, runtime))
+        display(runtime.server.warm(name.value))
     return Notice(f"Default model: {name.value}.", "note")
 
 

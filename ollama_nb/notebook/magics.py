@@ -11,7 +11,6 @@ cancels the request on that loop and the partial answer stays on screen.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import re
 import shlex
@@ -23,7 +22,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from .. import api
+from .. import api, vision
 from ..application import use_cases
 from ..application.conversations import DEFAULT_CONVERSATION, ConversationStore
 from ..application.replies import ReplyAccumulator
@@ -293,17 +292,16 @@ class OllamaMagics(Magics):
         runtime = get_runtime()
         state = self.state
         namespace = self.shell.user_ns
-        vision = _vision()
         filled = interpolate(
             prompt,
             namespace,
             max_chars=state.interpolation_max_chars,
-            is_image=vision.is_image_source if vision is not None else None,
+            is_image=vision.is_image_source,
         )
         for warning in filled.warnings:
             show_warning(warning)
         sources = [self._evaluate("--image", expr) for expr in args.image] + filled.images
-        images, thumbnails, saved = _prepare_images(sources, runtime, vision)
+        images, thumbnails, saved = _prepare_images(sources, runtime)
         schema = self._evaluate("--schema", args.schema) if args.schema else None
         if schema is not None and not _is_schema(schema):
             raise UsageError(
@@ -397,25 +395,11 @@ class OllamaMagics(Magics):
             raise UsageError(f"{flag} {expression}: {type(exc).__name__}: {exc}") from None
 
 
-def _vision() -> Any:
-    """The vision feature's module, when this build has it (imported only when chatting)."""
-    try:
-        return importlib.import_module("ollama_nb.vision")
-    except ModuleNotFoundError as exc:
-        if exc.name != "ollama_nb.vision":
-            raise
-        return None
-
-
-def _prepare_images(
-    sources: Sequence[object], runtime: Runtime, vision: Any
-) -> tuple[list[str], str, int]:
-    """Base64 images, thumbnails HTML and bytes saved by the image pipeline."""
+def _prepare_images(sources: Sequence[object], runtime: Runtime) -> tuple[list[str], str, int]:
+    """Base64 images, thumbnails HTML and bytes saved by the runtime's image pipeline."""
     if not sources:
         return [], "", 0
-    if vision is None:
-        return list(api.encode_images(sources)), "", 0
-    prepared = vision.prepare_images(sources, runtime=runtime)
+    prepared = runtime.images.prepare(sources)
     return (
         [image.to_base64() for image in prepared],
         vision.thumbnails_html(prepared),

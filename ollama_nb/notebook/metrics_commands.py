@@ -3,7 +3,7 @@
 """``%ollama metrics`` and ``%ollama perf``: the metrics store from a magic.
 
 Both are thin: parse the line, ask ``ollama_nb.telemetry`` for a table or a
-report, and return it for Jupyter to display.
+report from the runtime's store, and return it for Jupyter to display.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from .. import telemetry
+from ..runtime import get_runtime
 from .commands import subcommand
 from .display import Notice
 
@@ -57,7 +58,10 @@ def _filters(args: Any) -> str:
 def metrics_command(line: str, shell: Any) -> object:
     """Summary table per model of the requests recorded in the metrics store."""
     args = parse_argstring(_metrics_args, line)
-    table = telemetry.summary(args.since, args.model, args.project)
+    runtime = get_runtime()
+    table = telemetry.summary(
+        runtime.telemetry, args.since, args.model, args.project, now=runtime.clock.time()
+    )
     if table.empty:
         where = f" matching {_filters(args)}" if _filters(args) else ""
         return Notice(f"No requests recorded{where} yet.")
@@ -68,4 +72,12 @@ def metrics_command(line: str, shell: Any) -> object:
 def perf_command(line: str, shell: Any) -> object:
     """A performance report for the matching requests; ``.to_html(path)`` saves it."""
     args = parse_argstring(_perf_args, line)
-    return telemetry.report(args.since, args.model, args.project)
+    runtime = get_runtime()
+    return telemetry.report(
+        runtime.telemetry,
+        args.since,
+        args.model,
+        args.project,
+        server_profile=runtime.server_profile(),
+        now=runtime.clock.time(),
+    )

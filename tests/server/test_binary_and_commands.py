@@ -13,7 +13,7 @@ from ollama_nb.domain import ConfigurationError
 from ollama_nb.notebook import server_commands
 from ollama_nb.notebook.commands import lookup
 from ollama_nb.runtime import set_runtime
-from ollama_nb.server import OllamaNotInstalledError, find_ollama, get_manager
+from ollama_nb.server import OllamaNotInstalledError, find_ollama
 
 from .conftest import Setup, write_executable
 
@@ -43,11 +43,7 @@ def test_search_order_path_then_usual_locations(tmp_path: Path) -> None:
 
 @pytest.fixture
 def shell(setup: Setup) -> Iterator[InteractiveShell]:
-    previous = set_runtime(setup.runtime)
-    # The manager for this runtime is the test's, with its simulated 16 GB Mac.
-    from ollama_nb.server import manager as manager_module
-
-    manager_module._managers[setup.runtime] = setup.manager
+    previous = set_runtime(setup.runtime)  # its manager sees a simulated 16 GB Mac
     ip = InteractiveShell.instance()
     try:
         yield ip
@@ -73,19 +69,21 @@ def test_tune_set_and_profile_through_the_subcommand(shell: InteractiveShell) ->
     )  # type: ignore[union-attr]
 
 
-def test_override_that_does_not_fit_is_refused_unless_forced(shell: InteractiveShell) -> None:
-    manager = get_manager()
+def test_override_that_does_not_fit_is_refused_unless_forced(
+    shell: InteractiveShell, setup: Setup
+) -> None:
+    manager = setup.runtime.server
     manager.configure(env={"OLLAMA_CONTEXT_LENGTH": "131072", "OLLAMA_NUM_PARALLEL": "8"})
     assert "Warning: The recommended models need" in str(manager.tune_report())
     with pytest.raises(ConfigurationError, match="would not fit in memory"):
         lookup("start").handler("", shell)  # type: ignore[union-attr]
 
 
-def test_start_server_stop_through_the_subcommands(shell: InteractiveShell) -> None:
+def test_start_server_stop_through_the_subcommands(shell: InteractiveShell, setup: Setup) -> None:
     started = lookup("start").handler("", shell)  # type: ignore[union-attr]
     assert "Started ollama serve" in str(started)
     assert "started by this kernel" in str(lookup("server").handler("", shell))  # type: ignore[union-attr]
-    section = server_commands._status_section(get_manager().runtime)
+    section = server_commands._status_section(setup.runtime)
     assert section is not None and "profile apple-16gb" in str(section[1])
     assert "Stopped" in str(lookup("stop").handler("", shell))  # type: ignore[union-attr]
     with pytest.raises(UsageError):
