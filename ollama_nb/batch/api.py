@@ -18,7 +18,7 @@ from ..domain import InvalidInputError, Think
 from ..request_builder import RequestBuilder, UserOptions
 from ..runtime import Runtime, get_runtime
 from .arguments import keyword_form
-from .checkpoint import Checkpoint
+from .checkpoint import open_checkpoint
 from .driver import run_awaiting, run_blocking
 from .progress import Progress
 from .results import META_COLUMNS
@@ -178,7 +178,7 @@ def _spec(df: pd.DataFrame, template: Template, args: BatchArgs, runtime: Runtim
         )
     checkpoint = args.checkpoint
     if checkpoint is not None:
-        Checkpoint(checkpoint).close()  # fail now on a bad path, not on the first row
+        open_checkpoint(checkpoint).close()  # fail now on a bad path, not on the first row
         checkpoint = str(checkpoint)
     return BatchSpec(
         kind=args.kind,

@@ -32,7 +32,13 @@ from ..domain import (
 )
 from ..infrastructure.resilience import RetryPolicy
 from ..request_builder import RequestBuilder
-from .checkpoint import Checkpoint, StoredReply, row_key
+from .checkpoint import (
+    Checkpoint,
+    ObjectStoreCheckpoint,
+    StoredReply,
+    open_checkpoint,
+    row_key,
+)
 from .results import RowResults
 from .template import MissingValueError, PromptTemplate, RowFunction, is_missing, render_with
 
@@ -176,7 +182,7 @@ class BatchRun:
     # --- running ---------------------------------------------------------------------
 
     async def run(self, ports: use_cases.Ports) -> None:
-        checkpoint = Checkpoint(self.spec.checkpoint) if self.spec.checkpoint else None
+        checkpoint = open_checkpoint(self.spec.checkpoint) if self.spec.checkpoint else None
         try:
             async with asyncio.TaskGroup() as group:
                 for _ in range(self.spec.concurrency):
@@ -185,7 +191,9 @@ class BatchRun:
             if checkpoint is not None:
                 checkpoint.close()
 
-    async def _worker(self, ports: use_cases.Ports, checkpoint: Checkpoint | None) -> None:
+    async def _worker(
+        self, ports: use_cases.Ports, checkpoint: Checkpoint | ObjectStoreCheckpoint | None
+    ) -> None:
         for pos, raw in self._rows:
             if self.stopped is not None:
                 return
@@ -223,7 +231,11 @@ class BatchRun:
                         self._copy(pos, other)
 
     async def _send(
-        self, ports: use_cases.Ports, row: _Row, key: str, checkpoint: Checkpoint | None
+        self,
+        ports: use_cases.Ports,
+        row: _Row,
+        key: str,
+        checkpoint: Checkpoint | ObjectStoreCheckpoint | None,
     ) -> None:
         try:
             request = self._request(row)
