@@ -2,9 +2,9 @@
 
 Each feature keeps its subcommands in its own module and registers them here
 with ``@subcommand``; the magic only dispatches. ``extension`` imports those
-modules when the extension loads. A handler receives the rest of
-the line and the shell, parses it with IPython's ``magic_arguments`` and
-returns an object to display (or None). User mistakes are raised as
+modules when the extension loads. A handler receives the rest of the line,
+the shell and the runtime the extension was loaded with, parses the line with
+IPython's ``magic_arguments`` and returns an object to display (or None). User mistakes are raised as
 ``UsageError`` or ``OllamaNbError`` and shown as one line.
 """
 
@@ -14,7 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-Handler = Callable[[str, Any], object]
+from ..runtime import Runtime
+
+Handler = Callable[[str, Any, Runtime], object]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from IPython.core.error import UsageError
 
 from ..application import use_cases
 from ..domain import OllamaNbError
-from ..runtime import Runtime, get_runtime
+from ..runtime import Runtime
 from .commands import subcommand
 
 
@@ -53,10 +53,10 @@ def backend_section(runtime: Runtime) -> tuple[str, object] | None:
 @subcommand(
     "backend", "which backend serves: Ollama, the embedded llama.cpp server or the stand-in"
 )
-def backend(line: str, shell: Any) -> object:
+def backend(line: str, shell: Any, runtime: Runtime) -> object:
     if line.strip():
         raise UsageError("Usage: %ollama backend")
-    return _Text(describe_backend(_version(get_runtime())))
+    return _Text(describe_backend(_version(runtime)))
 
 
 class _Text(str):

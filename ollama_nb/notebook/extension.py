@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..runtime import get_runtime
 from . import (  # each registers its ``%ollama`` subcommands
     core_commands,  # noqa: F401
     embedded_commands,  # noqa: F401
@@ -46,7 +47,7 @@ def question_lines(lines: list[str]) -> list[str]:
 def load_ipython_extension(ip: Any) -> None:
     if "OllamaMagics" in ip.magics_manager.registry:
         return  # loading twice must not register the hook twice
-    magics = OllamaMagics(ip)
+    magics = OllamaMagics(ip, get_runtime())  # every magic and subcommand uses this runtime
     ip.register_magics(magics)
     ip.events.register(_HOOK, magics.state.before_cell)
     ip.input_transformers_cleanup.append(question_lines)

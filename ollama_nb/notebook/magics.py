@@ -37,7 +37,7 @@ from ..domain import (
     OllamaNbError,
 )
 from ..request_builder import RequestBuilder
-from ..runtime import Runtime, get_runtime
+from ..runtime import Runtime
 from . import commands
 from .display import (
     STREAM_INTERVAL_S,
@@ -54,17 +54,6 @@ from .interpolation import DEFAULT_MAX_CHARS, interpolate
 
 FORMATS = ("markdown", "text", "json", "code")
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)```", re.DOTALL)
-
-#: Subcommands other features provide; named here so a missing one says where it comes from.
-PLACEHOLDERS = {
-    "start": "the server manager (issue 4: ollama_nb.notebook.server_commands)",
-    "stop": "the server manager (issue 4: ollama_nb.notebook.server_commands)",
-    "restart": "the server manager (issue 4: ollama_nb.notebook.server_commands)",
-    "tune": "the server manager (issue 4: ollama_nb.notebook.server_commands)",
-    "metrics": "telemetry (issue 7: ollama_nb.notebook.metrics_commands)",
-    "perf": "telemetry (issue 7: ollama_nb.notebook.metrics_commands)",
-    "panel": "the chat panel widget (ollama_nb.notebook.panel_commands)",
-}
 
 
 @dataclass(slots=True)
@@ -185,8 +174,9 @@ def extract_code(text: str) -> str:
 class OllamaMagics(Magics):
     shell: Any
 
-    def __init__(self, shell: Any) -> None:
+    def __init__(self, shell: Any, runtime: Runtime) -> None:
         super().__init__(shell)
+        self.runtime = runtime
         self.state = NotebookState()
 
     # --- %ollama ---------------------------------------------------------------
@@ -200,22 +190,17 @@ class OllamaMagics(Magics):
 
         Subcommands: status, models (list), ps, show NAME, pull NAME, rm NAME,
         use NAME, host [URL], config [key=value ...], history [-n N] [-c NAME],
-        reset [NAME|--all], help; start/stop/restart/tune, metrics/perf and
-        panel come from their features. `%ollama help` prints a cheat sheet.
+        reset [NAME|--all], help, start/stop/restart/tune, metrics/perf,
+        panel, backend. `%ollama help` prints a cheat sheet.
         """
         name, _, rest = line.strip().partition(" ")
         name = name or "help"
         command = commands.lookup(name)
         if command is None:
-            if name in PLACEHOLDERS:
-                raise UsageError(
-                    f"`%ollama {name}` is provided by {PLACEHOLDERS[name]}, "
-                    "which is not installed in this build."
-                )
             known = ", ".join(c.name for c in commands.all_subcommands())
             raise UsageError(f"Unknown subcommand {name!r}. Known: {known}.")
         try:
-            return command.handler(rest.strip(), self.shell)
+            return command.handler(rest.strip(), self.shell, self.runtime)
         except OllamaNbError as error:
             show_error(error)
             return None
@@ -292,7 +277,7 @@ class OllamaMagics(Magics):
         }
 
     def _chat(self, args: Any, prompt: str) -> ChatReply | None:
-        runtime = get_runtime()
+        runtime = self.runtime
         state = self.state
         namespace = self.shell.user_ns
         filled = interpolate(

@@ -13,7 +13,7 @@ from typing import Any
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from .. import telemetry
-from ..runtime import get_runtime
+from ..runtime import Runtime
 from .commands import subcommand
 from .display import Notice
 
@@ -55,10 +55,9 @@ def _filters(args: Any) -> str:
 
 
 @subcommand("metrics", "requests, errors, latency, TTFT, tokens/s per model")
-def metrics_command(line: str, shell: Any) -> object:
+def metrics_command(line: str, shell: Any, runtime: Runtime) -> object:
     """Summary table per model of the requests recorded in the metrics store."""
     args = parse_argstring(_metrics_args, line)
-    runtime = get_runtime()
     table = telemetry.summary(
         runtime.telemetry, args.since, args.model, args.project, now=runtime.clock.time()
     )
@@ -69,10 +68,9 @@ def metrics_command(line: str, shell: Any) -> object:
 
 
 @subcommand("perf", "performance report with charts (decode speed, latency, TTFT, loads)")
-def perf_command(line: str, shell: Any) -> object:
+def perf_command(line: str, shell: Any, runtime: Runtime) -> object:
     """A performance report for the matching requests; ``.to_html(path)`` saves it."""
     args = parse_argstring(_perf_args, line)
-    runtime = get_runtime()
     return telemetry.report(
         runtime.telemetry,
         args.since,

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from IPython.core.error import UsageError
 
-from ollama_nb.notebook import commands, core_commands
+from ollama_nb.notebook import core_commands
 from ollama_nb.notebook.display import Notice, Sections, Table
 
 from .conftest import Shell, dead_url, make_shell
@@ -131,15 +131,11 @@ def test_history_and_reset(shell: Shell) -> None:
     assert shell.run("%ollama history").rows == ()
 
 
-def test_help_placeholders_and_unknown(shell: Shell, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(
-        commands._TABLE, "metrics", raising=False
-    )  # as in a build without telemetry
+def test_help_lists_every_feature_and_unknown_is_refused(shell: Shell) -> None:
     help_text = repr(shell.run("%ollama help"))
     assert "%ollama pull" in help_text and "%%chat" in help_text
-    assert "(needs telemetry" in help_text
-    with pytest.raises(UsageError, match="provided by telemetry"):
-        shell.run("%ollama metrics")
+    for feature in ("start", "tune", "metrics", "perf", "panel", "backend"):
+        assert f"%ollama {feature}" in help_text  # every feature ships: nothing is "not installed"
     with pytest.raises(UsageError, match="Unknown subcommand 'frobnicate'"):
         shell.run("%ollama frobnicate")
 
