@@ -68,6 +68,8 @@ _CONNECTION_SETTINGS = frozenset(
 class Runtime:
     """Everything one process shares; ``get_runtime()`` gives the process-wide one.
 
+    ``telemetry=False`` builds a runtime that keeps no metrics file: for a
+    process that must not write one, and for measuring what the store costs.
     ``server_settings``, ``hardware`` and ``environ`` shape the server manager
     (default: ``OLLAMA_NB_SERVER_*``, this machine, this process's environment);
     a notebook that wants to see what a start on another machine would do passes
@@ -79,6 +81,7 @@ class Runtime:
         settings: Settings | None = None,
         *,
         clock: Clock | None = None,
+        telemetry: bool = True,
         server_settings: ServerSettings | None = None,
         hardware: Hardware | None = None,
         environ: Mapping[str, str] | None = None,
@@ -95,6 +98,7 @@ class Runtime:
             limit=self._settings.effective_parallel,
             vision_limit=self._settings.vision_parallel,
         )
+        self._keep_metrics = telemetry
         self._store: TelemetryStore | None = None
         self._remove_store: Callable[[], None] = lambda: None
         self._images: ImagePipeline | None = None
@@ -222,7 +226,7 @@ class Runtime:
 
     @property
     def ports(self) -> Ports:
-        if self._store is None:
+        if self._store is None and self._keep_metrics:
             self.telemetry  # noqa: B018 - building it attaches it as a sink
         return Ports(
             gateway=self.gateway,

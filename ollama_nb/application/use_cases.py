@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-import uuid
+import random
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -52,7 +52,11 @@ class Ports:
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex[:12]
+    """12 hex digits naming a request in logs; unique enough, not a secret.
+
+    ``uuid4`` reads ``os.urandom`` (a system call) for bits we then mostly drop.
+    """
+    return f"{random.getrandbits(48):012x}"
 
 
 def _kind_and_lane(request: ChatRequest | GenerateRequest) -> tuple[RequestKind, Lane]:
