@@ -104,6 +104,7 @@ class Runtime:
         self._images: ImagePipeline | None = None
         self._server: ServerManager | None = None
         self._server_args = (server_settings, hardware, environ)
+        self._confirmed_capabilities: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
         self._parts_lock = threading.Lock()
 
@@ -235,6 +236,7 @@ class Runtime:
             clock=self.clock,
             project=self._settings.project,
             keep_history=self._settings.history,
+            confirmed_capabilities=self._confirmed_capabilities,
         )
 
     def gate_stats(self) -> GateStats:

@@ -408,7 +408,7 @@ def help_(line: str, shell: Any, runtime: Runtime) -> object:
         ("%chat QUESTION", "one-liner; -m MODEL before the question"),
         ("  -f markdown|text|json|code", "render; code goes to a new cell below"),
         ("  --schema EXPR / --think", "validate into a pydantic model / show thinking"),
-        ("  --image EXPR / --out VAR", "attach an image / store the reply"),
+        ("  --image NAME|PATH / --out VAR", "attach an image (variable or file) / store the reply"),
         ("  {x} {In[3]} {Out[3]} {traceback}", "references in the prompt; {{ for a brace"),
     ]
     return Table(("command", "what it does"), tuple(rows), title="ollama_nb cheat sheet")
