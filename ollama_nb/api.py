@@ -7,7 +7,6 @@ async cell. All of them use the process-wide settings, client and metrics.
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import replace
@@ -19,6 +18,7 @@ from .application.context_guard import (
     ContextLengthWarning,
     check_context,
     needs_check,
+    server_context_length,
 )
 from .application.replies import ReplyAccumulator
 from .application.tool_loop import DEFAULT_MAX_ROUNDS, ToolLoop, chat_with_tools
@@ -198,12 +198,6 @@ def generate(
     check = _warn_if_long(request, context_check(request, runtime))
     result = _run_keeping_partial(runtime, request, on_chunk, _saved(images))
     return flag_truncation(result, check)
-
-
-def server_context_length() -> int | None:
-    """``OLLAMA_CONTEXT_LENGTH`` as a server started from this environment reads it."""
-    raw = os.environ.get("OLLAMA_CONTEXT_LENGTH", "").strip()
-    return int(raw) if raw.isdigit() and int(raw) > 0 else None
 
 
 def context_check(

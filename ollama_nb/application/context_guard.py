@@ -25,6 +25,7 @@ estimated while filling between half and all of the window, was probably cut
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass
 
@@ -43,6 +44,12 @@ CHECK_FLOOR_TOKENS = 2048
 #: The server counted fewer than this share of our estimate: something was dropped.
 TRUNCATION_SHARE = 0.9
 _NUM_CTX_PARAMETER = re.compile(r"^\s*num_ctx\s+(\d+)\s*$", re.MULTILINE)
+
+
+def server_context_length() -> int | None:
+    """``OLLAMA_CONTEXT_LENGTH`` as a server started from this environment reads it."""
+    raw = os.environ.get("OLLAMA_CONTEXT_LENGTH", "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else None
 
 
 class ContextLengthWarning(UserWarning):

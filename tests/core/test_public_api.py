@@ -10,9 +10,10 @@ import ollama_nb
 EXPECTED = {
     "ChatMessage", "ChatPanel", "ChatResult", "ContextLengthWarning", "Dashboard", "GenerationOptions", "ModelManager",
     "ModelNotFoundError", "OllamaNbError", "ServerUnavailableError", "__version__", "abatch",
-    "achat", "aembed", "agenerate", "batch", "chat", "compare", "configure", "copy", "delete", "embed",
-    "generate", "get_runtime", "load_ipython_extension", "metrics", "models", "ps", "pull",
-    "report", "show", "stream_chat", "unload_ipython_extension", "version",
+    "achat", "aembed", "agenerate", "batch", "chat", "compare", "configure", "copy", "delete",
+    "embed", "generate", "get_runtime", "load_ipython_extension", "metrics", "models", "projects",
+    "ps", "pull", "report", "show", "stream_chat", "summary", "unload_ipython_extension", "usage",
+    "version",
 }  # fmt: skip
 
 
