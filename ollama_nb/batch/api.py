@@ -59,8 +59,11 @@ def batch(
     sources (paths, bytes, PIL images, arrays, or lists of them) for a vision
     model. ``schema`` (a pydantic model or a JSON schema of an object) is sent
     as Ollama's ``format``; each reply is validated and its fields become typed
-    columns. ``concurrency`` defaults to the server's parallel slots (the gate's
-    limit): more only queues at the server. ``checkpoint`` is a file that keeps
+    columns. ``concurrency`` is how many rows are in flight at once; by default
+    each server's concurrency controller decides, from what it learns of the
+    server's slots (more only queues at the server). ``keep_alive`` defaults to
+    the ``batch_keep_alive`` setting so the model stays loaded between rows; the
+    server's own default applies again after the batch. ``checkpoint`` is a file that keeps
     finished rows, so the same call after a crash or interrupt only runs the
     rest. Interrupting returns the frame with unfinished rows marked
     ``status == "not run"``.
@@ -173,11 +176,16 @@ def _spec(
     keep_alive = (
         given["keep_alive"] if given["keep_alive"] is not None else runtime.settings.keep_alive
     )
+    restore_keep_alive = keep_alive is None
+    if keep_alive is None:
+        keep_alive = runtime.settings.batch_keep_alive
     concurrency = given["concurrency"]
-    if concurrency is None:
-        concurrency = runtime.gate.stats().limit
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+    if concurrency is not None and (
+        isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+    ):
         raise InvalidInputError(f"concurrency must be a whole number >= 1, got {concurrency!r}.")
+    # Without an explicit width, enough workers that the gates' limits decide.
+    workers = concurrency or runtime.settings.max_concurrency * len(runtime.settings.host_urls)
     retries = given["retries"]
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise InvalidInputError(f"retries must be a whole number >= 0, got {retries!r}.")
@@ -198,12 +206,14 @@ def _spec(
         model=model,
         options=runtime.settings.generation_options.merged(chosen),
         concurrency=concurrency,
+        workers=max(1, min(workers, len(df))),
         retries=retries,
         retry_backoff_s=runtime.settings.retry_backoff_s,
         system=given["system"],
         schema=schema,
         think=validate_think(given["think"]),
-        keep_alive=None if keep_alive is None else KeepAlive(keep_alive),
+        keep_alive=KeepAlive(keep_alive),
+        restore_keep_alive=restore_keep_alive,
         images=images,
         max_errors=max_errors,
         checkpoint=checkpoint,

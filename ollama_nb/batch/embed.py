@@ -99,7 +99,7 @@ class EmbedRun:
             attempt = 0
             while True:
                 try:
-                    result = await use_cases.embed(ports, request)
+                    result = await use_cases.embed(ports, request, priority="batch")
                     break
                 except OllamaNbError as exc:
                     fatal = isinstance(exc, FATAL_ERRORS)

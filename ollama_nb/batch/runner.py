@@ -1,8 +1,12 @@
 """The batch engine: rows in, replies out, on the shared background loop.
 
-``concurrency`` workers each take the next row, render its prompt, and send it
-through the core use case (so every row passes the concurrency gate and leaves
-a telemetry event). Rows are rendered only when a worker takes them, so nothing
+Workers each take the next row, render its prompt, and send it through the
+core use case (so every row passes the concurrency gate and leaves a telemetry
+event). With an explicit ``concurrency`` that many rows are in flight; without
+one, there are enough workers for the gate's learned limit to decide. Rows wait
+at the gate behind interactive requests, so a ``%%chat`` mid-batch is not
+starved. A row whose server stops answering is re-run, whole, on another
+server of the pool. Rows are rendered only when a worker takes them, so nothing
 grows with the table but the result columns. A row's failure is retried, then
 recorded; it never stops the others. Errors that would fail every row (the
 server is gone, the model is not installed) stop the batch early instead of
@@ -22,6 +26,7 @@ from ..domain import (
     ChatMessage,
     ChatRequest,
     ChatResult,
+    ConnectionLostError,
     GenerateRequest,
     GenerationOptions,
     HostNotAllowedError,
@@ -30,6 +35,7 @@ from ..domain import (
     ModelName,
     ModelNotFoundError,
     OllamaNbError,
+    ServerBusyError,
     ServerUnavailableError,
     Think,
 )
@@ -52,6 +58,8 @@ FATAL_ERRORS: tuple[type[OllamaNbError], ...] = (
 PERMANENT_ERRORS: tuple[type[OllamaNbError], ...] = (InvalidInputError, BadRequestError)
 #: Rows rendered per slice of the frame; bounds what is held before it is sent.
 CHUNK_ROWS = 256
+#: Times one row may move to another server before its failure counts.
+MAX_REROUTES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +70,15 @@ class BatchSpec:
     prompt: PromptTemplate | RowFunction
     model: ModelName
     options: GenerationOptions
-    concurrency: int
+    concurrency: int | None  # explicit width; None = as many as the gate admits
+    workers: int
     retries: int
     retry_backoff_s: float = 0.25
     system: str | None = None
     schema: OutputSchema | None = None
     think: Think | None = None
     keep_alive: KeepAlive | None = None
+    restore_keep_alive: bool = False  # the batch chose keep_alive: give it back afterwards
     images: Hashable | None = None
     max_errors: int | None = None
     checkpoint: str | None = None
@@ -107,6 +117,7 @@ class BatchRun:
         self._rows = self._positions()
         self._inflight: dict[bytes, list[int]] = {}
         self._answered: dict[bytes, int] = {}
+        self.hosts_used: set[str] = set()
         self._policy = RetryPolicy(
             spec.retries, spec.retry_backoff_s, max(spec.retry_backoff_s * 16, 0.01)
         )
@@ -201,11 +212,15 @@ class BatchRun:
         checkpoint = Checkpoint(self.spec.checkpoint) if self.spec.checkpoint else None
         try:
             async with asyncio.TaskGroup() as group:
-                for _ in range(self.spec.concurrency):
+                for _ in range(self.spec.workers):
                     group.create_task(self._worker(ports, checkpoint))
         finally:
             if checkpoint is not None:
                 checkpoint.close()
+            if self.spec.restore_keep_alive and self.hosts_used:
+                await asyncio.shield(
+                    use_cases.restore_keep_alive(ports, self.spec.model, self.hosts_used)
+                )
 
     async def _worker(self, ports: use_cases.Ports, checkpoint: Checkpoint | None) -> None:
         for pos, raw in self._rows:
@@ -252,13 +267,32 @@ class BatchRun:
         except InvalidInputError as exc:
             self._row_failed(row.pos, str(exc))
             return
-        attempt = 0
+        attempt = reroutes = 0
         while True:
             try:
                 result = await use_cases.complete(
-                    ports, request, image_bytes_saved=row.image_bytes_saved
+                    ports,
+                    request,
+                    image_bytes_saved=row.image_bytes_saved,
+                    priority="batch",
+                    concurrency=self.spec.concurrency,
                 )
                 break
+            except (ServerUnavailableError, ConnectionLostError) as exc:
+                # Its server is gone: the whole row again elsewhere, if the pool has elsewhere.
+                if reroutes < MAX_REROUTES and ports.gate.failed(exc.host):
+                    reroutes += 1
+                    self.results.rerouted += 1
+                    continue
+                if isinstance(exc, FATAL_ERRORS):
+                    self._row_failed(row.pos, str(exc))
+                    self._stop(exc)
+                    return
+                if attempt >= self.spec.retries or self.stopped is not None:
+                    self._row_failed(row.pos, _with_attempts(exc, attempt))
+                    return
+                await asyncio.sleep(self._policy.delay(attempt))
+                attempt += 1
             except FATAL_ERRORS as exc:
                 self._row_failed(row.pos, str(exc))
                 self._stop(exc)
@@ -267,11 +301,17 @@ class BatchRun:
                 self._row_failed(row.pos, str(exc))
                 return
             except OllamaNbError as exc:
+                if isinstance(exc, ServerBusyError):
+                    self.results.busy_retries += 1
                 if attempt >= self.spec.retries or self.stopped is not None:
                     self._row_failed(row.pos, _with_attempts(exc, attempt))
                     return
                 await asyncio.sleep(self._policy.delay(attempt))
                 attempt += 1
+        if result.timings.retries:
+            self.results.busy_retries += 1
+        if result.host is not None:
+            self.hosts_used.add(result.host)
         stored = _stored_from(result)
         if checkpoint is not None:
             checkpoint.put(key, stored)
@@ -315,6 +355,7 @@ def _stored_from(result: ChatResult) -> StoredReply:
         latency_s=t.latency_s,
         ttft_s=t.ttft_s,
         tokens_per_s=t.decode_tps,
+        host=result.host,
     )
 
 
@@ -328,4 +369,5 @@ def _stored_fields(stored: StoredReply) -> dict[str, Any]:
         "latency_s": stored.latency_s,
         "ttft_s": stored.ttft_s,
         "tokens_per_s": stored.tokens_per_s,
+        "host": stored.host,
     }

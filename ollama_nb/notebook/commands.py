@@ -24,6 +24,7 @@ FEATURE_MODULES = (
     "ollama_nb.notebook.metrics_commands",
     "ollama_nb.notebook.panel_commands",
     "ollama_nb.notebook.embedded_commands",
+    "ollama_nb.notebook.pool_commands",
 )
 
 

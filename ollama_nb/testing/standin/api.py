@@ -393,11 +393,12 @@ class InferenceHandler(ApiHandler):
 
     streams = True
     kind: ClassVar[Literal["chat", "generate"]]
-    started: float
+    received: float  # when the request arrived: total_duration counts from here
+    started: float  # the same, less the wait for a slot: load_duration counts from here
 
     async def post(self) -> None:
         """Validate, queue for a slot, load, generate, stream."""
-        self.started = time.monotonic()
+        self.received = self.started = time.monotonic()
         await self.guarded(self._infer())
 
     def _messages(self) -> tuple[tuple[ChatMessage, ...], bool]:
@@ -460,10 +461,14 @@ class InferenceHandler(ApiHandler):
                 "such as gemma3:4b",
             )
 
+        queued_at = time.monotonic()
         try:
             await st.slots.acquire(card.name)
         except ServerBusy as exc:
             raise ApiError(503, str(exc)) from exc
+        # Ollama waits for a slot after its load checkpoint: the wait is in total_duration
+        # but not in load_duration, so a client can see it.
+        self.started += time.monotonic() - queued_at
         try:
             entry = await st.acquire_model(card, options, keep_alive, self.extra_load_seconds())
             try:
@@ -558,7 +563,7 @@ class InferenceHandler(ApiHandler):
             final["context"] = [zlib.crc32(w.encode()) % 128_000 for w in words.split()]
         final.update(
             {
-                "total_duration": ns(end - self.started),
+                "total_duration": ns(end - self.received),
                 "load_duration": ns(loaded_at - self.started),
                 "prompt_eval_count": finish.prompt_tokens,
                 "prompt_eval_duration": ns(
