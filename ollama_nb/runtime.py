@@ -147,6 +147,12 @@ class Runtime:
         """The first server's gate (the only one without a pool)."""
         return self.pool.primary.gate
 
+    @gate.setter
+    def gate(self, gate: SlotGate) -> None:
+        """Put another gate in front of the first server (a Dask worker's cluster-wide one)."""
+        pool = self.pool
+        self._gates[pool.primary.host] = pool.primary.gate = gate
+
     def add_sink(self, sink: MetricsSink) -> Callable[[], None]:
         """Send every request event to ``sink`` as well; returns the remover."""
         self._extra_sinks.append(sink)

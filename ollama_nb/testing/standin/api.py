@@ -461,6 +461,13 @@ class InferenceHandler(ApiHandler):
                 "such as gemma3:4b",
             )
 
+        if load_only:  # Ollama only schedules (loads) the model: no generation slot is taken
+            entry = await st.acquire_model(card, options, keep_alive, self.extra_load_seconds())
+            try:
+                self.send_json(self._envelope(requested, done_reason="load"))
+            finally:
+                await st.release_model(entry, keep_alive)
+            return
         queued_at = time.monotonic()
         try:
             await st.slots.acquire(card.name)
@@ -473,9 +480,6 @@ class InferenceHandler(ApiHandler):
             entry = await st.acquire_model(card, options, keep_alive, self.extra_load_seconds())
             try:
                 loaded_at = time.monotonic()
-                if load_only:
-                    self.send_json(self._envelope(requested, done_reason="load"))
-                    return
                 request = GenerationRequest(
                     kind=self.kind, messages=messages, options=options, format=fmt,
                     think=think or False, tools=tools, raw=bool_field(body, "raw", False),
