@@ -34,7 +34,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -140,10 +140,6 @@ def raw_httpx(url: str, rows: int, slots: int) -> float:
     return asyncio.run(main())
 
 
-def median_of(runs: int, measure: Callable[[], float]) -> float:
-    return statistics.median(measure() for _ in range(runs))
-
-
 def verdict(value: float, target: float, *, at_most: bool = False) -> str:
     ok = value <= target if at_most else value >= target
     return "met" if ok else "MISSED"
@@ -176,7 +172,7 @@ def case_one_host(args: argparse.Namespace) -> None:
                 rate, out, _ = ours([proc.url], args.rows, concurrency=slots)
                 explicit.append(rate)
                 lost += int((out["status"] != "ok").sum())
-            raw = median_of(args.runs, lambda: raw_httpx(proc.url, args.rows, slots))
+            raw = statistics.median(raw_httpx(proc.url, args.rows, slots) for _ in range(args.runs))
         a, e = statistics.median(adaptive), statistics.median(explicit)
         print(
             f"{slots:>2} {single:>12.1f} {ideal:>9.1f} {a:>12.1f} {a / ideal:>7.1%} "
@@ -222,9 +218,7 @@ def case_failover(args: argparse.Namespace) -> None:
             runtime_for([doomed.url, kept.url], retry_attempts=1)
             frames: list[pd.DataFrame] = []
             t0 = time.perf_counter()
-            worker = threading.Thread(
-                target=lambda: frames.append(frame(rows).ollama.chat(TEMPLATE, progress=False))
-            )
+            worker = threading.Thread(target=_batch_into, args=(frames, rows))
             worker.start()
             admin = StandinHandle(doomed.url)
             while len(admin.requests("/api/chat")) < rows // 10:
@@ -235,9 +229,7 @@ def case_failover(args: argparse.Namespace) -> None:
             wall = time.perf_counter() - t0
             out = frames[0]
             survivor = StandinHandle(kept.url)
-            prompts = [
-                e["body"]["messages"][-1]["content"] for e in survivor.requests("/api/chat")
-            ]
+            prompts = [e["body"]["messages"][-1]["content"] for e in survivor.requests("/api/chat")]
             survivor.close()
             twice = len(prompts) - len(set(prompts))
             ok = int((out["status"] == "ok").sum())
@@ -246,6 +238,10 @@ def case_failover(args: argparse.Namespace) -> None:
                 f"{out.attrs['ollama_batch']['rerouted']:>6} {wall:>7.1f}",
                 flush=True,
             )
+
+
+def _batch_into(frames: list[pd.DataFrame], rows: int) -> None:
+    frames.append(frame(rows).ollama.chat(TEMPLATE, progress=False))
 
 
 _CHILD = """

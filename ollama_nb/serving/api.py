@@ -399,7 +399,7 @@ class InferenceHandler(ApiHandler):
             )
 
         if load_only:  # Ollama only schedules (loads) the model: no generation slot is taken
-            entry = await st.acquire_model(card, options, keep_alive, self.extra_load_seconds())
+            entry = await self.load_model(card, options, keep_alive)
             try:
                 self.send_json(self._envelope(requested, done_reason="load"))
             finally:
