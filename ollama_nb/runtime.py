@@ -48,7 +48,16 @@ _CONNECTION_SETTINGS = frozenset(
 
 
 class Runtime:
-    def __init__(self, settings: Settings | None = None, *, clock: Clock | None = None) -> None:
+    """``telemetry=False`` builds a runtime that keeps no metrics file: for a process
+    that must not write one, and for measuring what the store costs."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        clock: Clock | None = None,
+        telemetry: bool = True,
+    ) -> None:
         self._settings = settings or load_settings()
         self.clock: Clock = clock or SystemClock()
         self.loop = LoopThread()
@@ -59,7 +68,9 @@ class Runtime:
         # Gates outlive a pool rebuilt for new timeouts: what a server's controller
         # learned about its slots stays true while the URL does.
         self._gates: dict[str, SlotGate] = {}
-        self._telemetry_attached = False
+        self._telemetry = telemetry
+        self._telemetry_attached = not telemetry
+        self._confirmed_capabilities: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
 
     # --- settings ----------------------------------------------------------------
@@ -74,20 +85,20 @@ class Runtime:
         old, self._settings = self._settings, new
         if any(getattr(old, k) != getattr(new, k) for k in _CONNECTION_SETTINGS):
             self._drop_gateway()
-        if (old.parallel, old.adaptive_concurrency, old.max_concurrency) != (
-            new.parallel,
-            new.adaptive_concurrency,
-            new.max_concurrency,
-        ):
-            self._gates.clear()
-            self._drop_gateway()
-        elif old.vision_parallel != new.vision_parallel:
-            for gate in self._gates.values():
-                gate.resize(gate.limit, new.vision_parallel)
+        slots = ("parallel", "adaptive_concurrency", "max_concurrency", "vision_parallel")
+        if any(getattr(old, k) != getattr(new, k) for k in slots):
+            # Gates are retuned in place: requests in flight keep their slots and connections.
+            for url, gate in self._gates.items():
+                gate.retune(
+                    new.known_parallel if url == new.host else None,
+                    adaptive=new.adaptive_concurrency,
+                    ceiling=new.max_concurrency,
+                    vision_limit=new.vision_parallel,
+                )
         if (old.request_log, old.data_dir) != (new.request_log, new.data_dir):
             self._close_request_log()
         if old.data_dir != new.data_dir or old.history != new.history:
-            self._telemetry_attached = False
+            self._telemetry_attached = not self._telemetry
         return new
 
     # --- adapters ------------------------------------------------------------------
@@ -185,6 +196,7 @@ class Runtime:
             clock=self.clock,
             project=self._settings.project,
             keep_history=self._settings.history,
+            confirmed_capabilities=self._confirmed_capabilities,
         )
 
     def gate_stats(self) -> GateStats:

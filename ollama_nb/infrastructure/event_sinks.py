@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -51,12 +53,26 @@ class JsonRequestLog:
     milliseconds per request in the client benchmark, and ``logging``'s rotating
     handler stats the file on every line. Here the size is tracked in memory and
     the file rotated when it passes ``max_bytes`` (``requests.log.1`` … ``.N``).
+    The buffer goes to the file at most every ``flush_every_s`` and on ``close()``
+    (the runtime closes it at exit): a system call per request cost more than the
+    rest of the log line in bench/bench_telemetry.py.
     """
 
-    def __init__(self, path: Path, *, max_bytes: int = 2_000_000, backups: int = 3) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_bytes: int = 2_000_000,
+        backups: int = 3,
+        flush_every_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.path = path
         self._max_bytes = max_bytes
         self._backups = backups
+        self._flush_every_s = flush_every_s
+        self._clock = clock
+        self._flushed_at = -math.inf
         self._file: TextIO | None = None
         self._size = 0
         self._lock = threading.Lock()
@@ -68,7 +84,10 @@ class JsonRequestLog:
                 self._open()
             assert self._file is not None
             self._file.write(line)
-            self._file.flush()
+            now = self._clock()
+            if now - self._flushed_at >= self._flush_every_s:
+                self._file.flush()
+                self._flushed_at = now
             self._size += len(line)
             if self._size >= self._max_bytes:
                 self._rotate()

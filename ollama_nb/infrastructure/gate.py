@@ -84,6 +84,16 @@ class SlotGate:
             self.vision_limit = max(1, vision_limit)
         self._wake_threadsafe()
 
+    def retune(self, known: int | None, *, adaptive: bool, ceiling: int, vision_limit: int) -> None:
+        """New concurrency settings: restart the controller from ``known`` slots (or pin them)."""
+        self.vision_limit = max(1, vision_limit)
+        if self.controller is None:
+            self._fixed_limit = max(1, known or 1)
+        else:
+            self.controller.ceiling = ceiling
+            self.controller.restart(known, adaptive=adaptive)
+        self._wake_threadsafe()
+
     def _wake_threadsafe(self) -> None:
         if self._loop is not None and not self._loop.is_closed():
             # Maybe called from the kernel's thread: waiters may only be woken on their loop.

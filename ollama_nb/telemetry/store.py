@@ -38,6 +38,11 @@ DEFAULT_RETENTION_DAYS = 90.0
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 _BUSY_TIMEOUT_S = 10.0
 _PRUNE_EVERY_S = 3600.0
+#: How long the writer gathers events after the first one before writing them in one
+#: transaction. Waking it for every event put a SQLite write, and the GIL hand-offs
+#: around it, inside the next request of a back-to-back loop (about 1 ms a request
+#: in bench/bench_client_overhead.py); ``flush()`` and ``close()`` cut the wait short.
+_LINGER_S = 0.5
 _SECONDS_PER_DAY = 86_400.0
 
 _INSERT_EVENT = (
@@ -184,6 +189,7 @@ class TelemetryStore:
         self._clock = clock
         self._server_profile = server_profile
         self._queue: queue.SimpleQueue[RequestEvent | _Flush] = queue.SimpleQueue()
+        self._wake = threading.Event()
         self._writer: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
@@ -193,7 +199,11 @@ class TelemetryStore:
     # --- the hot path ----------------------------------------------------------------
 
     def record(self, event: RequestEvent) -> None:
-        """Queue ``event``; the writer thread stores it. Never blocks on I/O."""
+        """Queue ``event``; the writer thread stores it. Never blocks on I/O.
+
+        The writer is woken by the first event after a quiet spell only: while it
+        lingers, a put is an append that wakes no thread.
+        """
         if self._writer is None:
             self._start()
         self._queue.put(event)
@@ -206,6 +216,7 @@ class TelemetryStore:
             return True
         marker = _Flush()
         self._queue.put(marker)
+        self._wake.set()
         return marker.done.wait(timeout)
 
     def close(self, timeout: float | None = 30.0) -> None:
@@ -216,6 +227,7 @@ class TelemetryStore:
             return
         stop = _Stop()
         self._queue.put(stop)
+        self._wake.set()
         stop.done.wait(timeout)
         writer.join(timeout)
         with contextlib.suppress(Exception):
@@ -258,6 +270,9 @@ class TelemetryStore:
         try:
             while True:
                 batch = [self._queue.get()]
+                if not isinstance(batch[0], _Flush):
+                    self._wake.wait(_LINGER_S)
+                self._wake.clear()
                 while True:
                     try:
                         batch.append(self._queue.get_nowait())
@@ -282,13 +297,31 @@ class TelemetryStore:
                 db.close()
 
     def _open(self) -> sqlite3.Connection | None:
-        try:
-            return open_database(self.path)
-        except Exception as exc:
-            if not self._failed:
-                self._failed = True
-                log.warning("ollama_nb metrics are not being saved to %s: %s", self.path, exc)
-            return None
+        """Open the file, waiting out another kernel that is creating or migrating it.
+
+        Switching a new file to WAL and creating its tables take the write lock, and
+        SQLite can answer "database is locked" there without waiting for busy_timeout.
+        """
+        delay = 0.05
+        for _attempt in range(20):
+            try:
+                return open_database(self.path)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    self._give_up(exc)
+                    return None
+                time.sleep(delay)  # the writer thread's own time, never a caller's
+                delay = min(delay * 2, 1.0)
+            except Exception as exc:
+                self._give_up(exc)
+                return None
+        self._give_up(sqlite3.OperationalError("database is locked"))
+        return None
+
+    def _give_up(self, exc: Exception) -> None:
+        if not self._failed:
+            self._failed = True
+            log.warning("ollama_nb metrics are not being saved to %s: %s", self.path, exc)
 
     def _keep_history(self) -> bool:
         return self._history() if callable(self._history) else self._history
