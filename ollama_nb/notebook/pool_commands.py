@@ -13,7 +13,7 @@ from IPython.core.error import UsageError
 
 from ..infrastructure.host import parse_ollama_host
 from ..infrastructure.pool import HostStatus
-from ..runtime import Runtime, get_runtime
+from ..runtime import Runtime
 from .commands import subcommand
 from .core_commands import STATUS_SECTIONS
 from .display import Notice, Sections, Table
@@ -57,14 +57,13 @@ STATUS_SECTIONS.append(_status_section)
 
 
 @subcommand("hosts", "the pool of servers: hosts | hosts add URL | hosts rm URL")
-def hosts(line: str, shell: Any) -> object:
+def hosts(line: str, shell: Any, runtime: Runtime) -> object:
     """Show the servers in use with their learned slots, or add/remove one.
 
     Without ``OLLAMA_NB_HOSTS`` the only server is ``OLLAMA_HOST``; adding a
     second one makes a pool that routes each request to a server that has the
     model (preferring one where it is loaded), then to the least busy.
     """
-    runtime = get_runtime()
     words = line.split()
     if not words:
         return hosts_table(runtime)

@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 from distributed import Client
 
+from ollama_nb import metrics
 from ollama_nb.domain import InvalidInputError
 from ollama_nb.runtime import Runtime, set_runtime
-from ollama_nb.telemetry import metrics
 from ollama_nb.testing import StandinHandle
 from ollama_nb.testing.pytest_plugin import StandinFactory
 
