@@ -199,22 +199,29 @@ def stream_chat(prompt: Messages, *, model: str | None = None, **kwargs: Any) ->
 def embed(
     texts: str | Sequence[str], *, model: str | None = None, dimensions: int | None = None
 ) -> EmbedResult:
+    """One vector per text (``/api/embed``); ``dimensions`` truncates them where the model allows."""
     runtime = get_runtime()
-    request = EmbedRequest(
+    request = _embed_request(texts, model, dimensions, runtime)
+    return runtime.run(lambda ports: use_cases.embed(ports, request))
+
+
+async def aembed(
+    texts: str | Sequence[str], *, model: str | None = None, dimensions: int | None = None
+) -> EmbedResult:
+    """``embed`` for async cells."""
+    runtime = get_runtime()
+    request = _embed_request(texts, model, dimensions, runtime)
+    return await runtime.arun(lambda ports: use_cases.embed(ports, request))
+
+
+def _embed_request(
+    texts: str | Sequence[str], model: str | None, dimensions: int | None, runtime: Runtime
+) -> EmbedRequest:
+    return EmbedRequest(
         model=resolve_model(model, runtime.settings),
         inputs=(texts,) if isinstance(texts, str) else tuple(texts),
         dimensions=dimensions,
     )
-    return runtime.run(lambda ports: use_cases.embed(ports, request))
-
-
-async def aembed(texts: str | Sequence[str], *, model: str | None = None) -> EmbedResult:
-    runtime = get_runtime()
-    request = EmbedRequest(
-        model=resolve_model(model, runtime.settings),
-        inputs=(texts,) if isinstance(texts, str) else tuple(texts),
-    )
-    return await runtime.arun(lambda ports: use_cases.embed(ports, request))
 
 
 def models() -> list[ModelSummary]:

@@ -164,6 +164,12 @@ def test_gate_limits_concurrency_to_server_slots(
         rt.close()
 
 
+async def test_sync_and_async_embed_take_the_same_keywords(runtime: Runtime) -> None:
+    sync = await asyncio.to_thread(ollama_nb.embed, "x", model="nomic-embed-text", dimensions=8)
+    awaited = await ollama_nb.aembed("x", model="nomic-embed-text", dimensions=8)
+    assert len(sync.embeddings[0]) == len(awaited.embeddings[0]) == 8
+
+
 def test_embed_models_show_ps_pull(runtime: Runtime) -> None:
     result = ollama_nb.embed(["x", "y"], model="nomic-embed-text")
     assert len(result.embeddings) == 2
