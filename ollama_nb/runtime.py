@@ -68,6 +68,7 @@ class Runtime:
         )
         self._telemetry = telemetry
         self._telemetry_attached = not telemetry
+        self._confirmed_capabilities: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
 
     # --- settings ----------------------------------------------------------------
@@ -143,6 +144,7 @@ class Runtime:
             clock=self.clock,
             project=self._settings.project,
             keep_history=self._settings.history,
+            confirmed_capabilities=self._confirmed_capabilities,
         )
 
     def gate_stats(self) -> GateStats:

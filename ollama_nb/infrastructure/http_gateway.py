@@ -153,28 +153,28 @@ class HttpOllamaGateway:
             except (httpx.ReadError, httpx.RemoteProtocolError) as exc:
                 if stream:
                     self.breaker.record_failure()
-                    raise ServerUnavailableError(self._base_url, _describe(exc)) from exc
+                    raise ServerUnavailableError(self._base_url, _describe(exc)) from None
                 self.breaker.record_success()  # it answered, then broke off
                 raise StreamError(
                     f"the connection to {self._base_url} broke while reading ({_describe(exc)})"
-                ) from exc
+                ) from None
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 self.breaker.record_failure()
                 if retries < self._retry.attempts and self.breaker.state == "closed":
                     await self._sleep(self._retry.delay(retries))
                     retries += 1
                     continue
-                raise ServerUnavailableError(self._base_url, _describe(exc)) from exc
+                raise ServerUnavailableError(self._base_url, _describe(exc)) from None
             except httpx.TimeoutException as exc:
                 self.breaker.record_success()  # it accepted the connection: it is alive
                 raise RequestTimeoutError(
                     f"The server at {self._base_url} did not answer in time ({_describe(exc)}).",
                     hint="A large model may still be loading; raise read_timeout_s with "
                     "`%ollama config read_timeout_s=600` if this keeps happening.",
-                ) from exc
+                ) from None
             except httpx.HTTPError as exc:
                 self.breaker.record_failure()
-                raise ServerUnavailableError(self._base_url, _describe(exc)) from exc
+                raise ServerUnavailableError(self._base_url, _describe(exc)) from None
             self.breaker.record_success()
             if response.status_code < 400:
                 return response, retries
@@ -198,9 +198,9 @@ class HttpOllamaGateway:
                     continue
                 try:
                     data = json.loads(line)
-                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                except (json.JSONDecodeError, UnicodeDecodeError):
                     text = line[:80].decode("utf-8", "replace")
-                    raise StreamError(f"the server sent a line that is not JSON: {text!r}") from exc
+                    raise StreamError(f"the server sent a line that is not JSON: {text!r}") from None
                 if isinstance(data, dict) and data.get("error"):
                     raise _error_line(str(data["error"]), model)
                 if not isinstance(data, dict):
@@ -209,11 +209,11 @@ class HttpOllamaGateway:
         except httpx.TimeoutException as exc:
             raise RequestTimeoutError(
                 f"The server at {self._base_url} stopped sending mid-answer ({_describe(exc)})."
-            ) from exc
+            ) from None
         except httpx.HTTPError as exc:
             raise StreamError(
                 f"the connection to {self._base_url} broke mid-answer ({_describe(exc)})"
-            ) from exc
+            ) from None
         finally:
             await response.aclose()
 
@@ -231,10 +231,10 @@ class HttpOllamaGateway:
             return {}
         try:
             data = json.loads(raw)
-        except json.JSONDecodeError as exc:
+        except json.JSONDecodeError:
             raise StreamError(
                 f"the server answered with something that is not JSON: {raw[:80]!r}"
-            ) from exc
+            ) from None
         if isinstance(data, dict) and data.get("error"):
             raise _error_line(str(data["error"]), model)
         return data
