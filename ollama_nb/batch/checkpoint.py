@@ -44,6 +44,7 @@ class StoredReply:
     ttft_s: float | None
     tokens_per_s: float | None
     truncated: bool = False  # absent from checkpoints written before the context guard
+    host: str | None = None  # absent in checkpoints written before pools existed
 
 
 def row_key(

@@ -29,6 +29,7 @@ META_COLUMNS = (
     "tokens_per_s",
     "done_reason",
     "truncated",
+    "host",
     "status",
     "error",
 )
@@ -49,6 +50,8 @@ class BatchSummary:
     eval_tokens: int
     stopped: str | None = None
     truncated: int = 0
+    busy_retries: int = 0  # rows sent again after a 503 (the server's queue was full)
+    rerouted: int = 0  # rows re-run on another server after theirs stopped answering
 
     @property
     def rows_per_s(self) -> float:
@@ -78,6 +81,10 @@ class BatchSummary:
             parts.append(f"{self.not_run} not run")
         if self.deduplicated:
             parts.append(f"{self.deduplicated} duplicates answered once")
+        if self.busy_retries:
+            parts.append(f"{self.busy_retries} retried after 503 (server busy)")
+        if self.rerouted:
+            parts.append(f"{self.rerouted} re-run on another server")
         text = ", ".join(parts)
         text += (
             f" · {self.wall_s:.1f} s · {self.rows_per_s:.1f} rows/s · "
@@ -111,6 +118,7 @@ class RowResults:
     tokens_per_s: list[float | None] = field(init=False)
     done_reason: list[str | None] = field(init=False)
     truncated: list[bool | None] = field(init=False)
+    host: list[str | None] = field(init=False)
     status: list[RowStatus] = field(init=False)
     error: list[str | None] = field(init=False)
     fields: dict[str, list[object]] = field(init=False)
@@ -120,6 +128,8 @@ class RowResults:
     skipped: int = 0
     deduplicated: int = 0
     eval_token_total: int = 0
+    busy_retries: int = 0
+    rerouted: int = 0
 
     def __post_init__(self) -> None:
         n = self.size
@@ -132,6 +142,7 @@ class RowResults:
         self.tokens_per_s = [None] * n
         self.done_reason = [None] * n
         self.truncated = [None] * n
+        self.host = [None] * n
         self.status = ["not run"] * n
         self.error = [None] * n
         names = self.schema.fields if self.schema else ()
@@ -155,10 +166,12 @@ class RowResults:
         ttft_s: float | None,
         tokens_per_s: float | None,
         truncated: bool = False,
+        host: str | None = None,
     ) -> None:
         """A reply arrived (or came from the checkpoint); a schema may still reject it."""
         self.text[pos] = text
         self.truncated[pos] = truncated
+        self.host[pos] = host
         self.model[pos] = model
         self.done_reason[pos] = done_reason
         self.prompt_tokens[pos] = prompt_tokens
@@ -195,6 +208,7 @@ class RowResults:
             self.latency_s,
             self.ttft_s,
             self.tokens_per_s,
+            self.host,
             self.error,
         )
         for column in columns:
@@ -244,6 +258,8 @@ class RowResults:
             eval_tokens=self.eval_token_total,
             stopped=stopped,
             truncated=sum(1 for t in self.truncated if t),
+            busy_retries=self.busy_retries,
+            rerouted=self.rerouted,
         )
 
     def to_frame(self, source: pd.DataFrame, prefix: str = "") -> pd.DataFrame:
@@ -265,6 +281,7 @@ class RowResults:
             )
         columns[prefix + "done_reason"] = pd.array(self.done_reason, dtype="str")
         columns[prefix + "truncated"] = pd.array(self.truncated, dtype="boolean")
+        columns[prefix + "host"] = pd.array(self.host, dtype="str")
         columns[prefix + "status"] = pd.Categorical(
             self.status, categories=["ok", "cached", "failed", "skipped", "not run"]
         )

@@ -112,6 +112,7 @@ class ChatResult:
     error: str | None = None
     exchange: tuple[ChatMessage, ...] = ()
     truncated: bool = False
+    host: str | None = None  # which server answered
 
     def __str__(self) -> str:
         return self.text

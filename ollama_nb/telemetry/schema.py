@@ -75,12 +75,17 @@ def _v2(db: sqlite3.Connection) -> None:
 
 
 def _v3(db: sqlite3.Connection) -> None:
+    """A pool of servers: per-host figures (``%ollama metrics``, ``perf``) read by host and time."""
+    db.execute("CREATE INDEX events_host_ts ON events (host, ts)")
+
+
+def _v4(db: sqlite3.Connection) -> None:
     """Tool calling: how many calls each request's reply asked for (counts, never contents)."""
     db.execute("ALTER TABLE events ADD COLUMN tool_calls INTEGER NOT NULL DEFAULT 0")
 
 
 #: ``MIGRATIONS[i]`` takes a database from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3)
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: The columns the writer fills, in insert order.

@@ -36,6 +36,7 @@ def test_chat_adds_answer_and_metadata_columns(
         "tokens_per_s",
         "done_reason",
         "truncated",
+        "host",
         "status",
         "error",
     ]
@@ -59,7 +60,7 @@ def test_generate_with_system_prompt_and_callable(
     out = reviews.ollama.generate(
         lambda row: f"{row['product'].upper()}: {row.review}", system="Be brief.", progress=False
     )
-    bodies = [r["body"] for r in ollama_standin.requests("/api/generate")]
+    bodies = [r["body"] for r in ollama_standin.requests("/api/generate") if r["body"]["prompt"]]
     assert {b["prompt"] for b in bodies} == {
         "KETTLE: Boils fast and quietly",
         "LAMP: Flickers after a week",
