@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from ..infrastructure.host import OllamaHost
+from ..infrastructure.private_files import private_dir
 from ..server.process import Progress, ServerProcess, StartOutcome
 
 LAUNCHER_NAME = "ollama-nb-embedded.cmd" if os.name == "nt" else "ollama-nb-embedded"
@@ -32,8 +33,7 @@ def embedded_available() -> bool:
 
 def launcher_path(data_dir: Path) -> Path:
     """Write (or refresh) the launcher for this interpreter and return its path."""
-    folder = data_dir / "embedded"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(data_dir / "embedded", within=data_dir)
     path = folder / LAUNCHER_NAME
     if os.name == "nt":
         text = f'@"{sys.executable}" -m ollama_nb.embedded %*\r\n'
@@ -42,7 +42,7 @@ def launcher_path(data_dir: Path) -> Path:
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         partial.write_text(text, encoding="utf-8")
-        partial.chmod(0o755)
+        partial.chmod(0o700)  # run by this user only, like everything in the data folder
         os.replace(partial, path)
     return path
 

@@ -6,9 +6,12 @@ the line to a logging queue whose listener thread does the file I/O.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -16,6 +19,11 @@ from typing import TextIO
 
 from ..application.ports import MetricsSink
 from ..domain import RequestEvent
+from .private_files import open_private, private_dir
+from .sink_failures import FailureNotice
+
+#: While the request log cannot be written, how often to try again.
+RETRY_WRITE_S = 30.0
 
 
 def event_log_record(event: RequestEvent) -> dict[str, object]:
@@ -51,32 +59,63 @@ class JsonRequestLog:
     milliseconds per request in the client benchmark, and ``logging``'s rotating
     handler stats the file on every line. Here the size is tracked in memory and
     the file rotated when it passes ``max_bytes`` (``requests.log.1`` … ``.N``).
+    The file is private (0600 in a 0700 folder). If it cannot be written (an
+    unwritable folder, a full disk) the request goes on: one warning names the
+    path and the fix, lines are skipped quietly, and writing is retried every
+    ``RETRY_WRITE_S`` seconds.
     """
 
-    def __init__(self, path: Path, *, max_bytes: int = 2_000_000, backups: int = 3) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_bytes: int = 2_000_000,
+        backups: int = 3,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.path = path
         self._max_bytes = max_bytes
         self._backups = backups
         self._file: TextIO | None = None
         self._size = 0
         self._lock = threading.Lock()
+        self._monotonic = monotonic
+        self._retry_at = 0.0
+        self.notice = FailureNotice("the request log", path)
 
     def record(self, event: RequestEvent) -> None:
         line = json.dumps(event_log_record(event), separators=(",", ":")) + "\n"
         with self._lock:
-            if self._file is None:
-                self._open()
-            assert self._file is not None
-            self._file.write(line)
-            self._file.flush()
-            self._size += len(line)
-            if self._size >= self._max_bytes:
-                self._rotate()
+            if self.notice.failing and self._monotonic() < self._retry_at:
+                return
+            try:
+                if self._file is None:
+                    self._open()
+                assert self._file is not None
+                self._file.write(line)
+                self._file.flush()
+                self._size += len(line)
+                if self._size >= self._max_bytes:
+                    self._rotate()
+            except OSError as exc:
+                self._abandon_file()
+                self._retry_at = self._monotonic() + RETRY_WRITE_S
+                self.notice.failed(exc, "requests are not logged meanwhile.")
+                return
+        self.notice.recovered()
 
     def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("a", encoding="utf-8")
+        private_dir(self.path.parent)
+        fd = open_private(self.path, os.O_WRONLY | os.O_APPEND)
+        self._file = os.fdopen(fd, "a", encoding="utf-8")
         self._size = self._file.tell()
+
+    def _abandon_file(self) -> None:
+        if self._file is not None:
+            # The unflushed line is what failed; there is nothing more to save.
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
 
     def _rotate(self) -> None:
         assert self._file is not None
@@ -139,7 +178,12 @@ class RecentEvents:
 
 
 class FanOut:
-    """Hands every event to several sinks."""
+    """Hands every event to several sinks; a failing one is reported once, then quiet.
+
+    Our own sinks handle their files' failures themselves; this guards the rest
+    (a user's ``add_sink``), keyed by the sink, so a fresh ``FanOut`` per request
+    does not repeat the warning.
+    """
 
     def __init__(self, sinks: Iterable[MetricsSink]) -> None:
         self.sinks = list(sinks)
@@ -148,5 +192,27 @@ class FanOut:
         for sink in self.sinks:
             try:
                 sink.record(event)
-            except Exception:  # telemetry must never fail a request
-                logging.getLogger(__name__).exception("metrics sink %r failed", sink)
+            except Exception as exc:  # telemetry must never fail a request
+                _notice_for(sink).failed(exc, "its events are dropped while it fails.")
+            else:
+                notice = _notices.get(id(sink))
+                if notice is not None and notice.failing:
+                    notice.recovered()
+
+
+_notices: dict[int, FailureNotice] = {}
+_notices_lock = threading.Lock()
+
+
+def _notice_for(sink: MetricsSink) -> FailureNotice:
+    with _notices_lock:
+        notice = _notices.get(id(sink))
+        if notice is None or notice.what != _sink_name(sink):
+            notice = _notices[id(sink)] = FailureNotice(_sink_name(sink))
+        return notice
+
+
+def _sink_name(sink: MetricsSink) -> str:
+    path = getattr(sink, "path", None)
+    name = f"metrics sink {type(sink).__name__}"
+    return f"{name} ({path})" if path is not None else name
