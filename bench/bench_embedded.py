@@ -29,8 +29,8 @@ import ollama_nb
 from ollama_nb.embedded import DEFAULT_MODEL, default_model_path
 from ollama_nb.embedded.llama_engine import DEFAULT_NUM_CTX, LoadSpec, _new_llama, gemma_prompt
 from ollama_nb.runtime import Runtime, set_runtime
+from ollama_nb.serving.engine import ChatMessage
 from ollama_nb.settings import load_settings
-from ollama_nb.testing.standin.engine import ChatMessage
 
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 

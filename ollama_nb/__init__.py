@@ -4,6 +4,7 @@
 code. Importing opens no connection and starts no thread.
 """
 
+import sys
 from typing import Any
 
 from ._version import __version__
@@ -25,6 +26,9 @@ from .api import (
     version,
 )
 from .batch import abatch, batch  # registers the ``df.ollama`` accessor
+
+if "dask.dataframe" in sys.modules:  # Dask is in use: ``ddf.ollama`` works at once
+    from . import dask as _dask  # noqa: F401  (registers the accessor; else `import ollama_nb.dask`)
 from .domain import (
     ChatMessage,
     ChatResult,

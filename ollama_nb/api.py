@@ -7,47 +7,28 @@ async cell. All of them use the process-wide settings, client and metrics.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any, Unpack
 
 from .application import use_cases
 from .application.replies import ReplyAccumulator
 from .domain import (
     ChatChunk,
-    ChatMessage,
     ChatRequest,
     ChatResult,
     EmbedRequest,
     EmbedResult,
     GenerateRequest,
-    GenerationOptions,
-    InvalidInputError,
-    KeepAlive,
     ModelInfo,
     ModelName,
     ModelNotFoundError,
     ModelSummary,
     PullProgress,
-    ResponseFormat,
     RunningModel,
-    Think,
 )
 from .domain.images import PreparedImage
+from .request_builder import Messages, RequestArguments, RequestBuilder, resolve_model
 from .runtime import Runtime, get_runtime
-
-Messages = str | Sequence[ChatMessage | Mapping[str, Any]]
-
-
-def resolve_model(model: str | None, runtime: Runtime | None = None) -> ModelName:
-    """The model to use: the one named, else the configured default."""
-    runtime = runtime or get_runtime()
-    name = model or runtime.settings.default_model
-    if not name:
-        raise InvalidInputError(
-            "No model given and no default model set.",
-            hint="Pass model='llama3.2', run `%ollama use llama3.2`, or set OLLAMA_NB_DEFAULT_MODEL.",
-        )
-    return ModelName(name)
 
 
 def encode_images(images: Sequence[object] | None) -> tuple[str, ...]:
@@ -71,91 +52,28 @@ def prepare(images: Sequence[object] | None) -> list[PreparedImage]:
     return prepare_images(list(images))
 
 
-def _options(
-    options: Mapping[str, Any] | GenerationOptions | None, runtime: Runtime
-) -> GenerationOptions:
-    given = (
-        options
-        if isinstance(options, GenerationOptions)
-        else GenerationOptions.from_mapping(options)
-    )
-    return runtime.settings.generation_options.merged(given)
-
-
-def _format(fmt: str | Mapping[str, Any] | type | None) -> ResponseFormat | None:
-    if fmt is None:
-        return None
-    schema_of = getattr(fmt, "model_json_schema", None)
-    if callable(schema_of):  # a pydantic model class
-        return ResponseFormat(schema_of())
-    return ResponseFormat(fmt)  # type: ignore[arg-type]
-
-
-def _keep_alive(value: str | float | None, runtime: Runtime) -> KeepAlive | None:
-    chosen = value if value is not None else runtime.settings.keep_alive
-    return None if chosen is None else KeepAlive(chosen)
-
-
-def build_messages(
-    prompt: Messages, *, system: str | None = None, images: Sequence[object] | None = None
-) -> tuple[ChatMessage, ...]:
-    if isinstance(prompt, str):
-        messages = [ChatMessage("user", prompt, images=encode_images(images))]
-    else:
-        messages = [m if isinstance(m, ChatMessage) else ChatMessage(**dict(m)) for m in prompt]
-        if images:
-            raise InvalidInputError("Pass images inside the messages when giving a message list.")
-    if system is not None:
-        messages.insert(0, ChatMessage("system", system))
-    return tuple(messages)
-
-
 def chat_request(
     prompt: Messages,
     *,
-    model: str | None = None,
-    system: str | None = None,
     images: Sequence[object] | None = None,
-    options: Mapping[str, Any] | GenerationOptions | None = None,
-    format: str | Mapping[str, Any] | type | None = None,
-    think: Think | None = None,
-    keep_alive: str | float | None = None,
     runtime: Runtime | None = None,
+    **arguments: Unpack[RequestArguments],
 ) -> ChatRequest:
-    runtime = runtime or get_runtime()
-    return ChatRequest(
-        model=resolve_model(model, runtime),
-        messages=build_messages(prompt, system=system, images=images),
-        options=_options(options, runtime),
-        format=_format(format),
-        think=think,
-        keep_alive=_keep_alive(keep_alive, runtime),
-    )
+    """The ``/api/chat`` request ``chat`` would send (images go through the vision pipeline)."""
+    builder = RequestBuilder.from_user((runtime or get_runtime()).settings, **arguments)
+    return builder.chat(prompt, encode_images(images))
 
 
 def generate_request(
     prompt: str,
     *,
-    model: str | None = None,
-    system: str | None = None,
     images: Sequence[object] | None = None,
-    options: Mapping[str, Any] | GenerationOptions | None = None,
-    format: str | Mapping[str, Any] | type | None = None,
-    think: Think | None = None,
-    keep_alive: str | float | None = None,
     runtime: Runtime | None = None,
+    **arguments: Unpack[RequestArguments],
 ) -> GenerateRequest:
-    runtime = runtime or get_runtime()
-    return GenerateRequest(
-        model=resolve_model(model, runtime),
-        prompt=prompt,
-        system=system,
-        images=encode_images(images),
-        options=_options(options, runtime),
-        format=_format(format),
-        think=think,
-        keep_alive=_keep_alive(keep_alive, runtime),
-    )
+    """The ``/api/generate`` request ``generate`` would send."""
+    builder = RequestBuilder.from_user((runtime or get_runtime()).settings, **arguments)
+    return builder.generate(prompt, encode_images(images))
 
 
 async def _complete_with_hints(
@@ -283,7 +201,7 @@ def embed(
 ) -> EmbedResult:
     runtime = get_runtime()
     request = EmbedRequest(
-        model=resolve_model(model, runtime),
+        model=resolve_model(model, runtime.settings),
         inputs=(texts,) if isinstance(texts, str) else tuple(texts),
         dimensions=dimensions,
     )
@@ -293,7 +211,7 @@ def embed(
 async def aembed(texts: str | Sequence[str], *, model: str | None = None) -> EmbedResult:
     runtime = get_runtime()
     request = EmbedRequest(
-        model=resolve_model(model, runtime),
+        model=resolve_model(model, runtime.settings),
         inputs=(texts,) if isinstance(texts, str) else tuple(texts),
     )
     return await runtime.arun(lambda ports: use_cases.embed(ports, request))

@@ -6,18 +6,21 @@ Importing this package registers the ``df.ollama`` accessor (and imports pandas)
     result = ollama_nb.batch(df, "Sentiment of: {review}", schema=Review)
 """
 
+from ..application.reply_schema import ReplyColumns, ReplySchema, ReplyValidationError
 from . import accessor as _accessor  # registers df.ollama
-from .api import SUMMARY_KEY, abatch, batch
-from .embed import aembed_column, embed_column
+from .api import SUMMARY_KEY, BatchArgs, abatch, batch
+from .embed import EmbedArgs, aembed_column, embed_column
 from .results import BatchSummary
-from .schema import OutputSchema, ReplyValidationError
 from .template import PromptTemplate
 
 __all__ = [
     "SUMMARY_KEY",
+    "BatchArgs",
     "BatchSummary",
-    "OutputSchema",
+    "EmbedArgs",
     "PromptTemplate",
+    "ReplyColumns",
+    "ReplySchema",
     "ReplyValidationError",
     "abatch",
     "aembed_column",

@@ -9,18 +9,20 @@ a thousand failed rows.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..api import resolve_model
-from ..domain import GenerationOptions, InvalidInputError, KeepAlive, Think, validate_think
+from ..application.reply_schema import ReplyColumns, ReplySchema
+from ..domain import InvalidInputError, Think
+from ..request_builder import RequestBuilder, UserOptions
 from ..runtime import Runtime, get_runtime
-from .checkpoint import Checkpoint
+from .arguments import keyword_form
+from .checkpoint import open_checkpoint
 from .driver import run_awaiting, run_blocking
 from .progress import Progress
 from .results import META_COLUMNS
 from .runner import BatchRun, BatchSpec
-from .schema import OutputSchema
 from .template import PromptTemplate
 
 if TYPE_CHECKING:
@@ -33,25 +35,28 @@ DEFAULT_RETRIES = 2
 SUMMARY_KEY = "ollama_batch"
 
 
-def batch(
-    df: pd.DataFrame,
-    template: Template,
-    *,
-    kind: Kind = "chat",
-    model: str | None = None,
-    system: str | None = None,
-    images: Hashable | None = None,
-    schema: object = None,
-    options: Mapping[str, Any] | GenerationOptions | None = None,
-    think: Think | None = None,
-    keep_alive: str | float | None = None,
-    concurrency: int | None = None,
-    retries: int = DEFAULT_RETRIES,
-    max_errors: int | None = None,
-    checkpoint: str | None = None,
-    progress: bool = True,
-    prefix: str = "",
-) -> pd.DataFrame:
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BatchArgs:
+    """The keywords of ``batch``/``abatch`` (see ``batch`` for what each does)."""
+
+    kind: Kind = "chat"
+    model: str | None = None
+    system: str | None = None
+    images: Hashable | None = None
+    schema: object = None
+    options: UserOptions = None
+    think: Think | None = None
+    keep_alive: str | float | None = None
+    concurrency: int | None = None
+    retries: int = DEFAULT_RETRIES
+    max_errors: int | None = None
+    checkpoint: str | None = None
+    progress: bool = True
+    prefix: str = ""
+
+
+@keyword_form(BatchArgs)
+def batch(df: pd.DataFrame, template: Template, args: BatchArgs) -> pd.DataFrame:
     """Send ``template`` rendered for every row of ``df``; return ``df`` plus answer columns.
 
     ``template`` is text with ``{column}`` placeholders (``{{`` for a literal
@@ -69,45 +74,34 @@ def batch(
     async cell's event loop free while the rows run.
     """
     runtime = get_runtime()
-    run = BatchRun(df, _spec(df, template, locals(), runtime))
-    bar = Progress(len(df), enabled=progress, description=f"{kind} {run.spec.model.value}")
+    run = BatchRun(df, _spec(df, template, args, runtime))
+    bar = Progress(
+        len(df), enabled=args.progress, description=f"{args.kind} {run.spec.model.value}"
+    )
     started = time.monotonic()
     try:
-        interrupted = run_blocking(runtime, run.run(runtime.ports), lambda: _show(bar, run))
+        interrupted = run_blocking(runtime.loop, run.run(runtime.ports), lambda: _show(bar, run))
     finally:
         bar.close()
-    return _finish(run, interrupted, time.monotonic() - started, prefix, progress)
+    return _finish(run, interrupted, time.monotonic() - started, args)
 
 
-async def abatch(
-    df: pd.DataFrame,
-    template: Template,
-    *,
-    kind: Kind = "chat",
-    model: str | None = None,
-    system: str | None = None,
-    images: Hashable | None = None,
-    schema: object = None,
-    options: Mapping[str, Any] | GenerationOptions | None = None,
-    think: Think | None = None,
-    keep_alive: str | float | None = None,
-    concurrency: int | None = None,
-    retries: int = DEFAULT_RETRIES,
-    max_errors: int | None = None,
-    checkpoint: str | None = None,
-    progress: bool = True,
-    prefix: str = "",
-) -> pd.DataFrame:
+@keyword_form(BatchArgs)
+async def abatch(df: pd.DataFrame, template: Template, args: BatchArgs) -> pd.DataFrame:
     """``batch`` for async cells: ``result = await ollama_nb.abatch(df, ...)``."""
     runtime = get_runtime()
-    run = BatchRun(df, _spec(df, template, locals(), runtime))
-    bar = Progress(len(df), enabled=progress, description=f"{kind} {run.spec.model.value}")
+    run = BatchRun(df, _spec(df, template, args, runtime))
+    bar = Progress(
+        len(df), enabled=args.progress, description=f"{args.kind} {run.spec.model.value}"
+    )
     started = time.monotonic()
     try:
-        interrupted = await run_awaiting(runtime, run.run(runtime.ports), lambda: _show(bar, run))
+        interrupted = await run_awaiting(
+            runtime.loop, run.run(runtime.ports), lambda: _show(bar, run)
+        )
     finally:
         bar.close()
-    return _finish(run, interrupted, time.monotonic() - started, prefix, progress)
+    return _finish(run, interrupted, time.monotonic() - started, args)
 
 
 def _show(bar: Progress, run: BatchRun) -> None:
@@ -115,9 +109,7 @@ def _show(bar: Progress, run: BatchRun) -> None:
     bar.update(r.finished, r.failed, r.eval_token_total)
 
 
-def _finish(
-    run: BatchRun, interrupted: bool, wall_s: float, prefix: str, verbose: bool
-) -> pd.DataFrame:
+def _finish(run: BatchRun, interrupted: bool, wall_s: float, args: BatchArgs) -> pd.DataFrame:
     results = run.results
     stopped = "interrupted" if interrupted else run.stopped
     if run.fatal is not None and results.ok + results.cached == 0 and not interrupted:
@@ -125,23 +117,20 @@ def _finish(
     if stopped is not None:
         results.mark_unfinished(stopped)
     summary = results.summary(wall_s, stopped)
-    frame = results.to_frame(run.frame, prefix)
+    frame = results.to_frame(run.frame, args.prefix)
     frame.attrs[SUMMARY_KEY] = summary.as_dict()
-    if verbose:
+    if args.progress:
         print(summary.line())
     return frame
 
 
-def _spec(
-    df: pd.DataFrame, template: Template, given: Mapping[str, Any], runtime: Runtime
-) -> BatchSpec:
+def _spec(df: pd.DataFrame, template: Template, args: BatchArgs, runtime: Runtime) -> BatchSpec:
     import pandas as pd
 
     if not isinstance(df, pd.DataFrame):
         raise InvalidInputError(f"batch needs a pandas DataFrame, got {type(df).__name__}.")
-    kind = given["kind"]
-    if kind not in ("chat", "generate"):
-        raise InvalidInputError(f"kind must be 'chat' or 'generate', got {kind!r}.")
+    if args.kind not in ("chat", "generate"):
+        raise InvalidInputError(f"kind must be 'chat' or 'generate', got {args.kind!r}.")
     columns = list(df.columns)
     if isinstance(template, str):
         parsed = PromptTemplate.parse(template, columns)
@@ -154,56 +143,51 @@ def _spec(
             f"template must be text with {{column}} placeholders or a function row -> prompt, "
             f"got {type(template).__name__}."
         )
-    images = given["images"]
+    images = args.images
     if images is not None:
         if images not in df.columns:
             raise InvalidInputError(
                 f"images={images!r} is not a column (columns: {', '.join(map(str, columns[:12]))})."
             )
         _require_unique(df, (images,))
-    schema = OutputSchema.from_user(given["schema"]) if given["schema"] is not None else None
-    _check_names(df, schema, given["prefix"])
-    model = resolve_model(given["model"], runtime)
-    options = given["options"]
-    chosen = (
-        options
-        if isinstance(options, GenerationOptions)
-        else GenerationOptions.from_mapping(options)
+    schema = None if args.schema is None else ReplySchema.from_user(args.schema).columns()
+    _check_names(df, schema, args.prefix)
+    request = RequestBuilder.from_user(
+        runtime.settings,
+        model=args.model,
+        system=args.system,
+        options=args.options,
+        format=schema.schema if schema is not None else None,
+        think=args.think,
+        keep_alive=args.keep_alive,
     )
-    keep_alive = (
-        given["keep_alive"] if given["keep_alive"] is not None else runtime.settings.keep_alive
-    )
-    concurrency = given["concurrency"]
+    concurrency = args.concurrency
     if concurrency is None:
         concurrency = runtime.gate.stats().limit
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidInputError(f"concurrency must be a whole number >= 1, got {concurrency!r}.")
-    retries = given["retries"]
+    retries = args.retries
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise InvalidInputError(f"retries must be a whole number >= 0, got {retries!r}.")
-    max_errors = given["max_errors"]
+    max_errors = args.max_errors
     if max_errors is not None and (
         isinstance(max_errors, bool) or not isinstance(max_errors, int) or max_errors < 0
     ):
         raise InvalidInputError(
             f"max_errors must be a whole number >= 0 or None, got {max_errors!r}."
         )
-    checkpoint = given["checkpoint"]
+    checkpoint = args.checkpoint
     if checkpoint is not None:
-        Checkpoint(checkpoint).close()  # fail now on a bad path, not on the first row
+        open_checkpoint(checkpoint).close()  # fail now on a bad path, not on the first row
         checkpoint = str(checkpoint)
     return BatchSpec(
-        kind=kind,
+        kind=args.kind,
         prompt=prompt,
-        model=model,
-        options=runtime.settings.generation_options.merged(chosen),
+        request=request,
         concurrency=concurrency,
         retries=retries,
         retry_backoff_s=runtime.settings.retry_backoff_s,
-        system=given["system"],
         schema=schema,
-        think=validate_think(given["think"]),
-        keep_alive=None if keep_alive is None else KeepAlive(keep_alive),
         images=images,
         max_errors=max_errors,
         checkpoint=checkpoint,
@@ -222,12 +206,12 @@ def _require_unique(df: pd.DataFrame, used: tuple[Hashable, ...]) -> None:
             )
 
 
-def added_columns(schema: OutputSchema | None, prefix: str) -> list[str]:
+def added_columns(schema: ReplyColumns | None, prefix: str) -> list[str]:
     names = ["response", *(schema.fields if schema else ()), *META_COLUMNS]
     return [prefix + n for n in names]
 
 
-def _check_names(df: pd.DataFrame, schema: OutputSchema | None, prefix: object) -> None:
+def _check_names(df: pd.DataFrame, schema: ReplyColumns | None, prefix: object) -> None:
     if not isinstance(prefix, str):
         raise InvalidInputError(f"prefix must be text, got {type(prefix).__name__}.")
     added = added_columns(schema, prefix)

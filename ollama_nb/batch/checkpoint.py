@@ -119,3 +119,63 @@ class Checkpoint:
 
     def close(self) -> None:
         self._db.close()
+
+
+def is_url(location: str) -> bool:
+    """True for an fsspec URL (``s3://...``, ``memory://...``) other than a plain ``file://``."""
+    scheme, sep, _ = location.partition("://")
+    return bool(sep) and scheme.isidentifier() and scheme != "file"
+
+
+class ObjectStoreCheckpoint:
+    """Finished rows as one small object each under an fsspec URL, for workers on other machines.
+
+    Object stores cannot append or lock, and SQLite does not run on them, so each
+    finished row is its own object named by its key: writing it is one atomic
+    put, two writers of the same row write the same bytes, and nothing finished is
+    lost when a worker dies between rows.
+    """
+
+    def __init__(self, url: str) -> None:
+        try:
+            import fsspec
+        except ImportError:
+            raise InvalidInputError(
+                f"checkpoint {url!r} is a URL, which needs fsspec.",
+                hint="pip install 'ollama_nb[dask]' (or fsspec and the store's driver, e.g. s3fs).",
+            ) from None
+        try:
+            self._fs, self._root = fsspec.core.url_to_fs(url)
+            self._fs.makedirs(self._root, exist_ok=True)
+        except (ImportError, ValueError, OSError) as exc:
+            raise InvalidInputError(
+                f"Cannot use {url!r} as a checkpoint ({exc}).",
+                hint="Check the URL and that the store's fsspec driver is installed.",
+            ) from None
+        self.path = url
+
+    def _object(self, key: str) -> str:
+        return f"{self._root.rstrip('/')}/{key}.json"
+
+    def get(self, key: str) -> StoredReply | None:
+        try:
+            data = self._fs.cat_file(self._object(key))
+        except FileNotFoundError:
+            return None
+        return StoredReply(**json.loads(data))
+
+    def put(self, key: str, reply: StoredReply) -> None:
+        self._fs.pipe_file(self._object(key), json.dumps(asdict(reply)).encode("utf-8"))
+
+    def __len__(self) -> int:
+        return len(self._fs.glob(f"{self._root.rstrip('/')}/*.json"))
+
+    def close(self) -> None:
+        return None
+
+
+def open_checkpoint(location: str | Path) -> Checkpoint | ObjectStoreCheckpoint:
+    """A SQLite file for a path, one object per row for an fsspec URL."""
+    if isinstance(location, str) and is_url(location):
+        return ObjectStoreCheckpoint(location)
+    return Checkpoint(location)

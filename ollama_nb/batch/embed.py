@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Hashable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..api import resolve_model
 from ..application import use_cases
 from ..domain import EmbedRequest, InvalidInputError, ModelName, OllamaNbError
 from ..infrastructure.resilience import RetryPolicy
+from ..request_builder import resolve_model
 from ..runtime import Runtime, get_runtime
+from .arguments import keyword_form
 from .driver import run_awaiting, run_blocking
 from .progress import Progress
 from .results import BatchSummary, attach
@@ -135,17 +137,20 @@ class EmbedRun:
         )
 
 
-def _build(
-    df: pd.DataFrame,
-    column: Hashable,
-    runtime: Runtime,
-    model: str | None,
-    dimensions: int | None,
-    batch_size: int,
-    concurrency: int | None,
-    retries: int,
-    output: str,
-) -> EmbedRun:
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EmbedArgs:
+    """The keywords of ``embed_column``/``aembed_column``."""
+
+    model: str | None = None
+    dimensions: int | None = None
+    batch_size: int = 32
+    concurrency: int | None = None
+    retries: int = 2
+    progress: bool = True
+    output: str = "embedding"
+
+
+def _build(df: pd.DataFrame, column: Hashable, args: EmbedArgs, runtime: Runtime) -> EmbedRun:
     import pandas as pd
 
     if not isinstance(df, pd.DataFrame):
@@ -154,26 +159,27 @@ def _build(
         raise InvalidInputError(
             f"No column {column!r} to embed (columns: {', '.join(map(str, list(df.columns)[:12]))})."
         )
+    output = args.output
     for name in (output, f"{output}_error"):
         if name in df.columns:
             raise InvalidInputError(
                 f"The frame already has a column {name!r}.",
                 hint="Pass output='another_name' for the vectors.",
             )
-    for label, value, low in (("batch_size", batch_size, 1), ("retries", retries, 0)):
+    for label, value, low in (("batch_size", args.batch_size, 1), ("retries", args.retries, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise InvalidInputError(f"{label} must be a whole number >= {low}, got {value!r}.")
-    chosen = runtime.gate.stats().limit if concurrency is None else concurrency
+    chosen = runtime.gate.stats().limit if args.concurrency is None else args.concurrency
     if isinstance(chosen, bool) or not isinstance(chosen, int) or chosen < 1:
         raise InvalidInputError(f"concurrency must be a whole number >= 1, got {chosen!r}.")
     return EmbedRun(
         df,
         column,
-        resolve_model(model, runtime),
-        dimensions=dimensions,
-        batch_size=batch_size,
+        resolve_model(args.model, runtime.settings),
+        dimensions=args.dimensions,
+        batch_size=args.batch_size,
         concurrency=chosen,
-        retries=retries,
+        retries=args.retries,
         backoff_s=runtime.settings.retry_backoff_s,
     )
 
@@ -206,53 +212,33 @@ def _finish(
     return frame
 
 
-def embed_column(
-    df: pd.DataFrame,
-    column: Hashable,
-    *,
-    model: str | None = None,
-    dimensions: int | None = None,
-    batch_size: int = 32,
-    concurrency: int | None = None,
-    retries: int = 2,
-    progress: bool = True,
-    output: str = "embedding",
-) -> pd.DataFrame:
+@keyword_form(EmbedArgs)
+def embed_column(df: pd.DataFrame, column: Hashable, args: EmbedArgs) -> pd.DataFrame:
     """``df`` plus ``output`` (a float32 vector per row) and ``{output}_error``."""
     runtime = get_runtime()
-    run = _build(df, column, runtime, model, dimensions, batch_size, concurrency, retries, output)
-    bar = Progress(len(df), enabled=progress, description=f"embed {run.model.value}")
+    run = _build(df, column, args, runtime)
+    bar = Progress(len(df), enabled=args.progress, description=f"embed {run.model.value}")
     started = time.monotonic()
     try:
         interrupted = run_blocking(
-            runtime, run.run(runtime.ports), lambda: bar.update(run.finished, run.failed, 0)
+            runtime.loop, run.run(runtime.ports), lambda: bar.update(run.finished, run.failed, 0)
         )
     finally:
         bar.close()
-    return _finish(run, interrupted, time.monotonic() - started, output, progress)
+    return _finish(run, interrupted, time.monotonic() - started, args.output, args.progress)
 
 
-async def aembed_column(
-    df: pd.DataFrame,
-    column: Hashable,
-    *,
-    model: str | None = None,
-    dimensions: int | None = None,
-    batch_size: int = 32,
-    concurrency: int | None = None,
-    retries: int = 2,
-    progress: bool = True,
-    output: str = "embedding",
-) -> pd.DataFrame:
+@keyword_form(EmbedArgs)
+async def aembed_column(df: pd.DataFrame, column: Hashable, args: EmbedArgs) -> pd.DataFrame:
     """``embed_column`` for async cells."""
     runtime = get_runtime()
-    run = _build(df, column, runtime, model, dimensions, batch_size, concurrency, retries, output)
-    bar = Progress(len(df), enabled=progress, description=f"embed {run.model.value}")
+    run = _build(df, column, args, runtime)
+    bar = Progress(len(df), enabled=args.progress, description=f"embed {run.model.value}")
     started = time.monotonic()
     try:
         interrupted = await run_awaiting(
-            runtime, run.run(runtime.ports), lambda: bar.update(run.finished, run.failed, 0)
+            runtime.loop, run.run(runtime.ports), lambda: bar.update(run.finished, run.failed, 0)
         )
     finally:
         bar.close()
-    return _finish(run, interrupted, time.monotonic() - started, output, progress)
+    return _finish(run, interrupted, time.monotonic() - started, args.output, args.progress)

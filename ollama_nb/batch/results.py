@@ -12,10 +12,10 @@ from collections.abc import Hashable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+from ..application.reply_schema import ReplyColumns, ReplyValidationError
+
 if TYPE_CHECKING:
     import pandas as pd
-
-    from .schema import OutputSchema
 
 RowStatus = Literal["ok", "cached", "failed", "skipped", "not run"]
 
@@ -94,7 +94,7 @@ class RowResults:
     """Per-row outcome arrays plus running counters."""
 
     size: int
-    schema: OutputSchema | None = None
+    schema: ReplyColumns | None = None
     text: list[str | None] = field(init=False)
     model: list[str | None] = field(init=False)
     prompt_tokens: list[int | None] = field(init=False)
@@ -158,8 +158,6 @@ class RowResults:
         if status == "ok":
             self.eval_token_total += eval_tokens or 0
         if self.schema is not None:
-            from .schema import ReplyValidationError
-
             try:
                 values = self.schema.parse(text)
             except ReplyValidationError as exc:

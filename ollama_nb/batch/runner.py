@@ -17,26 +17,29 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..application import use_cases
+from ..application.reply_schema import ReplyColumns
 from ..domain import (
     BadRequestError,
-    ChatMessage,
     ChatRequest,
     ChatResult,
     GenerateRequest,
-    GenerationOptions,
     HostNotAllowedError,
     InvalidInputError,
-    KeepAlive,
     ModelName,
     ModelNotFoundError,
     OllamaNbError,
     ServerUnavailableError,
-    Think,
 )
 from ..infrastructure.resilience import RetryPolicy
-from .checkpoint import Checkpoint, StoredReply, row_key
+from ..request_builder import RequestBuilder
+from .checkpoint import (
+    Checkpoint,
+    ObjectStoreCheckpoint,
+    StoredReply,
+    open_checkpoint,
+    row_key,
+)
 from .results import RowResults
-from .schema import OutputSchema
 from .template import MissingValueError, PromptTemplate, RowFunction, is_missing, render_with
 
 if TYPE_CHECKING:
@@ -60,29 +63,30 @@ class BatchSpec:
 
     kind: Literal["chat", "generate"]
     prompt: PromptTemplate | RowFunction
-    model: ModelName
-    options: GenerationOptions
+    request: RequestBuilder
     concurrency: int
     retries: int
     retry_backoff_s: float = 0.25
-    system: str | None = None
-    schema: OutputSchema | None = None
-    think: Think | None = None
-    keep_alive: KeepAlive | None = None
+    schema: ReplyColumns | None = None
     images: Hashable | None = None
     max_errors: int | None = None
     checkpoint: str | None = None
 
     @property
+    def model(self) -> ModelName:
+        return self.request.model
+
+    @property
     def identity(self) -> dict[str, Any]:
         """What, besides the prompt and images, goes into each row's checkpoint key."""
+        request = self.request
         return {
             "kind": self.kind,
-            "model": self.model.canonical,
-            "options": self.options.to_wire(),
-            "format": dict(self.schema.json_schema) if self.schema else None,
-            "system": self.system,
-            "think": self.think,
+            "model": request.model.canonical,
+            "options": request.options.to_wire(),
+            "format": None if request.format is None else request.format.to_wire(),
+            "system": request.system,
+            "think": request.think,
         }
 
 
@@ -170,35 +174,15 @@ class BatchRun:
         )
 
     def _request(self, row: _Row) -> ChatRequest | GenerateRequest:
-        spec = self.spec
-        fmt = spec.schema.format if spec.schema else None
-        if spec.kind == "generate":
-            return GenerateRequest(
-                model=spec.model,
-                prompt=row.prompt,
-                system=spec.system,
-                images=row.images,
-                options=spec.options,
-                format=fmt,
-                think=spec.think,
-                keep_alive=spec.keep_alive,
-            )
-        messages = [ChatMessage("user", row.prompt, images=row.images)]
-        if spec.system is not None:
-            messages.insert(0, ChatMessage("system", spec.system))
-        return ChatRequest(
-            model=spec.model,
-            messages=tuple(messages),
-            options=spec.options,
-            format=fmt,
-            think=spec.think,
-            keep_alive=spec.keep_alive,
+        build = (
+            self.spec.request.generate if self.spec.kind == "generate" else self.spec.request.chat
         )
+        return build(row.prompt, row.images)
 
     # --- running ---------------------------------------------------------------------
 
     async def run(self, ports: use_cases.Ports) -> None:
-        checkpoint = Checkpoint(self.spec.checkpoint) if self.spec.checkpoint else None
+        checkpoint = open_checkpoint(self.spec.checkpoint) if self.spec.checkpoint else None
         try:
             async with asyncio.TaskGroup() as group:
                 for _ in range(self.spec.concurrency):
@@ -207,7 +191,9 @@ class BatchRun:
             if checkpoint is not None:
                 checkpoint.close()
 
-    async def _worker(self, ports: use_cases.Ports, checkpoint: Checkpoint | None) -> None:
+    async def _worker(
+        self, ports: use_cases.Ports, checkpoint: Checkpoint | ObjectStoreCheckpoint | None
+    ) -> None:
         for pos, raw in self._rows:
             if self.stopped is not None:
                 return
@@ -245,7 +231,11 @@ class BatchRun:
                         self._copy(pos, other)
 
     async def _send(
-        self, ports: use_cases.Ports, row: _Row, key: str, checkpoint: Checkpoint | None
+        self,
+        ports: use_cases.Ports,
+        row: _Row,
+        key: str,
+        checkpoint: Checkpoint | ObjectStoreCheckpoint | None,
     ) -> None:
         try:
             request = self._request(row)

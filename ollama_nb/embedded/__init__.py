@@ -1,8 +1,8 @@
 """An embedded backend: Ollama's REST API served in-process by llama.cpp.
 
 When no ``ollama`` executable exists, ``pip install "ollama_nb[embedded]"`` gives every
-notebook, magic, widget and batch a real local model anyway: the stand-in server's HTTP
-layer with :class:`~ollama_nb.embedded.llama_engine.LlamaEngine` behind it, serving
+notebook, magic, widget and batch a real local model anyway: the server of
+:mod:`ollama_nb.serving` with :class:`~ollama_nb.embedded.llama_engine.LlamaEngine` behind it, serving
 Gemma 3 270M (base) as ``gemma3:270m`` plus any GGUF files the user adds.
 
 Importing this package imports neither llama.cpp nor the model: those load on first use.

@@ -23,8 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..testing.standin.catalogue import ModelCard
-from ..testing.standin.engine import (
+from ..serving.catalogue import ModelCard
+from ..serving.engine import (
     ChatMessage,
     Embedding,
     Finish,
@@ -32,7 +32,7 @@ from ..testing.standin.engine import (
     JsonValue,
     Piece,
 )
-from ..testing.standin.wire import ApiError
+from ..serving.wire import ApiError
 from .gguf import GgufInfo
 from .models import ModelTooLargeError, check_memory
 
@@ -167,7 +167,7 @@ class _Run:
 
 
 class LlamaEngine:
-    """An :class:`~ollama_nb.testing.standin.engine.Engine` running GGUF models in-process."""
+    """An :class:`~ollama_nb.serving.engine.Engine` running GGUF models in-process."""
 
     def __init__(
         self,
@@ -185,6 +185,10 @@ class LlamaEngine:
         """Estimated resident size of a loaded model (weights + KV cache + runtime)."""
         entry = self._loaded.get(card.name)
         return entry.memory_bytes if entry else None
+
+    def vram_bytes(self, card: ModelCard) -> int:
+        """Nothing: every layer runs on the CPU (no ``n_gpu_layers`` offload)."""
+        return 0
 
     def _info(self, card: ModelCard) -> GgufInfo:
         info = self._infos.get(card.name)

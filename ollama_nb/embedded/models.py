@@ -20,8 +20,8 @@ import psutil
 
 from ..domain import ConfigurationError
 from ..infrastructure.private_files import FILE_MODE, private_dir
+from ..serving.catalogue import COMPLETION, EMBEDDING, ModelCard, canonical_name
 from ..settings import default_data_dir
-from ..testing.standin.catalogue import COMPLETION, EMBEDDING, ModelCard, canonical_name
 from .gguf import GgufError, GgufInfo, read_gguf
 
 DEFAULT_MODEL = "gemma3:270m"

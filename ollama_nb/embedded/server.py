@@ -1,8 +1,8 @@
-"""The embedded server: the stand-in's HTTP layer with the llama.cpp engine behind it.
+"""The embedded server: our Ollama-API server with the llama.cpp engine behind it.
 
-Only the configuration differs from the stand-in: real models (no scripted ones, nothing
-to pull), one inference at a time per model, and a version string that says "embedded"
-so nothing pretends to be Ollama.
+Real models only (nothing scripted, nothing to pull), one inference at a time per model,
+and a version string that says "embedded" so nothing pretends to be Ollama. It is built
+from :mod:`ollama_nb.serving` alone: no fault injection, no request log, no admin routes.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from ..testing.standin.config import StandinConfig
-from ..testing.standin.server import StandinServer
+from ..serving.config import ServerConfig
+from ..serving.server import Server
 from .llama_engine import LlamaEngine
 from .models import (
     DEFAULT_MODEL,
@@ -44,7 +44,7 @@ def build_server(
     port: int = 0,
     max_queue: int = 512,
     keep_alive_s: float = 300.0,
-) -> StandinServer:
+) -> Server:
     """A ready-to-start server for the configured GGUF models (validated now, loaded lazily)."""
     require_llama_cpp()
     config = embedded or EmbeddedConfig.from_environ()
@@ -55,7 +55,7 @@ def build_server(
         memory_available=config.memory_available,
         n_threads=config.n_threads,
     )
-    standin = StandinConfig(
+    server = ServerConfig(
         host=host,
         port=port,
         num_parallel=1,  # llama.cpp contexts are not thread-safe: one slot per model
@@ -65,13 +65,13 @@ def build_server(
         registry=cards,
         version=EMBEDDED_VERSION,
     )
-    return StandinServer(standin, engines={ENGINE_NAME: engine})
+    return Server(server, {ENGINE_NAME: engine})
 
 
-def server_from_environ(environ: Mapping[str, str] | None = None) -> StandinServer:
+def server_from_environ(environ: Mapping[str, str] | None = None) -> Server:
     """Configured like ``ollama serve``: OLLAMA_HOST, OLLAMA_MAX_QUEUE, OLLAMA_KEEP_ALIVE."""
     env = os.environ if environ is None else environ
-    base = StandinConfig.from_environ(env)
+    base = ServerConfig.from_environ(env)
     return build_server(
         EmbeddedConfig.from_environ(env),
         host=base.host,

@@ -1,21 +1,31 @@
-"""``OLLAMA_HOST`` read the way Ollama itself reads it (envconfig.Host).
+"""``OLLAMA_HOST`` read the way Ollama itself reads it (envconfig.Host), for both sides.
+
+The client uses it to know where to connect, our server (``ollama_nb.serving``) where to
+listen and which ``Host`` headers to answer, so a value works the same for both.
 
 Accepted: ``host``, ``host:port``, ``[::1]:port``, ``scheme://host[:port][/path]``.
 Without a scheme the port defaults to 11434; ``http://host`` means port 80 and
-``https://host`` port 443, exactly as in Ollama. Unlike Ollama we refuse a value
+``https://host`` port 443, exactly as in Ollama; an empty host (``:11434``) listens on
+every interface and is reached on loopback. Unlike Ollama we refuse a value
 that is clearly broken (a bad port, an unknown scheme) instead of silently
-falling back, because a silent fallback here sends requests to the wrong place.
+falling back, because a silent fallback here sends requests (or a server) to the wrong
+place.
+
+The Host-header rule mirrors Ollama's ``allowedHostsMiddleware``: a server bound to a
+loopback address refuses requests naming a non-local host (DNS-rebinding protection).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from dataclasses import dataclass
 
 from ..domain import ConfigurationError
 
 DEFAULT_PORT = 11434
 _LOCAL_NAMES = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "::"}
+_LOCAL_SUFFIXES = (".localhost", ".local", ".internal")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +37,7 @@ class OllamaHost:
 
     @property
     def netloc(self) -> str:
-        name = f"[{self.hostname}]" if ":" in self.hostname else self.hostname
-        return f"{name}:{self.port}"
+        return f"{format_host(self.hostname)}:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -89,7 +98,7 @@ def parse_ollama_host(value: str | None, *, variable: str = "OLLAMA_HOST") -> Ol
             )
         port = int(port_text)
     if not hostname:
-        hostname = "127.0.0.1"
+        hostname = "0.0.0.0" if port_text is not None else "127.0.0.1"
     return OllamaHost(scheme=scheme, hostname=hostname, port=port, path=path)
 
 
@@ -116,3 +125,39 @@ def _split_host_port(hostport: str) -> tuple[str, str | None]:
         return hostport, None
     host, sep, port = hostport.partition(":")
     return host, (port if sep else None)
+
+
+def format_host(host: str) -> str:
+    """Bracket IPv6 literals so ``host:port`` stays unambiguous."""
+    return f"[{host}]" if ":" in host else host
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (where Ollama enforces the Host check)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def host_header_allowed(host_header: str) -> bool:
+    """Ollama's rule for the Host header of a request to a loopback-bound server."""
+    host = host_header.strip()
+    if host.startswith("["):
+        host = host[1 : host.find("]")] if "]" in host else host
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    host = host.lower()
+    if host in ("", "localhost"):
+        return True
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return addr.is_loopback or addr.is_private or addr.is_unspecified
+    if host == socket.gethostname().lower():
+        return True
+    return host.endswith(_LOCAL_SUFFIXES)

@@ -14,8 +14,8 @@ import asyncio
 import concurrent.futures
 import queue
 import threading
-from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterator
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 _DONE = object()
@@ -56,41 +56,69 @@ class LoopThread:
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the loop and wait; Ctrl-C cancels it cleanly and re-raises."""
-        if self.in_loop_thread():
-            raise RuntimeError("LoopThread.run called from its own loop; await instead")
-        finished = threading.Event()
+    def start(self, coro: Coroutine[Any, Any, T]) -> Running[T]:
+        """Start ``coro`` on the loop; the handle can cancel it and wait until it has unwound."""
+        unwound = threading.Event()
 
         async def guarded() -> T:
             try:
                 return await coro
             finally:
-                finished.set()
+                unwound.set()
 
-        future = self.submit(guarded())
+        return Running(self.submit(guarded()), unwound)
+
+    def run(self, coro: Coroutine[Any, Any, T], *, poll: Callable[[], None] | None = None) -> T:
+        """Run ``coro`` on the loop and wait, calling ``poll`` now and then (a progress bar).
+
+        Ctrl-C cancels it, waits for it to unwind (so it keeps what it finished),
+        then re-raises the ``KeyboardInterrupt``.
+        """
+        if self.in_loop_thread():
+            coro.close()
+            raise RuntimeError("LoopThread.run called from its own loop; await instead")
+        running = self.start(coro)
         try:
             while True:
                 # Short waits so an interrupt is seen even when the signal lands in
                 # another thread (a blocked lock wait is not always woken by it).
-                try:
-                    return future.result(timeout=_POLL_S)
-                except concurrent.futures.TimeoutError:
-                    continue
+                # ``wait``, not ``result(timeout=...)``: the work's own TimeoutError
+                # (a read timeout) must be raised, not mistaken for "not done yet".
+                done, _ = concurrent.futures.wait([running.future], timeout=_POLL_S)
+                if done:
+                    return running.future.result()
+                if poll is not None:
+                    poll()
         except KeyboardInterrupt:
-            future.cancel()
-            finished.wait(CANCEL_GRACE_S)
+            running.stop()
             raise
 
-    async def arun(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Await ``coro`` from another event loop (an async notebook cell)."""
+    async def arun(
+        self, coro: Coroutine[Any, Any, T], *, poll: Callable[[], None] | None = None
+    ) -> T:
+        """``run`` for another event loop (an async notebook cell), which stays free meanwhile.
+
+        Cancelling the awaiting task (or Ctrl-C) cancels ``coro`` and waits for it to unwind.
+        """
         try:
-            running = asyncio.get_running_loop()
+            running_loop = asyncio.get_running_loop()
         except RuntimeError:
-            running = None
-        if running is not None and running is self._loop:
+            running_loop = None
+        if running_loop is not None and running_loop is self._loop:
             return await coro
-        return await asyncio.wrap_future(self.submit(coro))
+        running = self.start(coro)
+        waiting = asyncio.wrap_future(running.future)
+        try:
+            while poll is not None:
+                done, _ = await asyncio.wait({waiting}, timeout=_POLL_S)
+                if done:
+                    break
+                poll()
+            return await waiting
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            running.cancel()
+            await asyncio.to_thread(running.wait_unwound)
+            raise
 
     def iterate(self, source: AsyncIterator[T]) -> Iterator[T]:
         """Consume an async iterator from synchronous code, item by item."""
@@ -110,7 +138,7 @@ class LoopThread:
                     await _quietly(closer())
                 items.put(_DONE)
 
-        future = self.submit(pump())
+        running = self.start(pump())
         try:
             while True:
                 try:
@@ -125,10 +153,9 @@ class LoopThread:
                     raise item.error
                 yield item
         except (KeyboardInterrupt, GeneratorExit):
-            future.cancel()
-            _drain_until_done(items, CANCEL_GRACE_S)
+            running.stop()
             raise
-        future.result()
+        running.future.result()
 
     def stop(self) -> None:
         with self._lock:
@@ -139,6 +166,37 @@ class LoopThread:
             thread.join(timeout=5)
             if not thread.is_alive():
                 loop.close()
+
+
+class Running(Generic[T]):
+    """A coroutine started on the loop: its future, and whether it has finished unwinding.
+
+    Cancelling a ``run_coroutine_threadsafe`` future only asks the task to stop;
+    the task still runs its ``finally`` blocks (recording the partial answer,
+    freeing a gate slot, closing the connection) afterwards. Whoever cancels
+    waits for that, so the caller sees everything the task kept.
+    """
+
+    __slots__ = ("_unwound", "future")
+
+    def __init__(self, future: concurrent.futures.Future[T], unwound: threading.Event) -> None:
+        self.future = future
+        self._unwound = unwound
+
+    @property
+    def unwound(self) -> bool:
+        return self._unwound.is_set()
+
+    def cancel(self) -> None:
+        self.future.cancel()
+
+    def wait_unwound(self, timeout: float = CANCEL_GRACE_S) -> bool:
+        return self._unwound.wait(timeout)
+
+    def stop(self, timeout: float = CANCEL_GRACE_S) -> None:
+        """Cancel and wait (at most ``timeout``) for the task to unwind."""
+        self.cancel()
+        self.wait_unwound(timeout)
 
 
 class _Failure:
@@ -152,12 +210,4 @@ async def _quietly(awaitable: Awaitable[Any]) -> None:
     try:
         await awaitable
     except Exception:  # closing a finished generator must not mask the real outcome
-        return
-
-
-def _drain_until_done(items: queue.SimpleQueue[Any], timeout: float) -> None:
-    try:
-        while items.get(timeout=timeout) is not _DONE:
-            pass
-    except queue.Empty:
         return

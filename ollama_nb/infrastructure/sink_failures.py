@@ -13,6 +13,8 @@ import errno
 import logging
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger("ollama_nb")
@@ -34,12 +36,28 @@ def fix_for(error: BaseException, path: Path | None) -> str:
 
 
 class FailureNotice:
-    """The warn-once state of one sink; thread-safe (writers run on their own threads)."""
+    """The warn-once state of one sink; thread-safe (writers run on their own threads).
 
-    def __init__(self, what: str, path: Path | None = None) -> None:
+    A disk that is nearly full fails some writes and not others; the warning is
+    shown at most once per ``QUIET_S`` and the recovery line only after a shown
+    warning, so flapping costs two lines, not two per flap.
+    """
+
+    QUIET_S = 3600.0
+
+    def __init__(
+        self,
+        what: str,
+        path: Path | None = None,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.what = what
         self.path = path
+        self._monotonic = monotonic
         self._failing = False
+        self._warned_at: float | None = None
+        self._announce_recovery = False
         self._lock = threading.Lock()
 
     @property
@@ -47,10 +65,16 @@ class FailureNotice:
         return self._failing
 
     def failed(self, error: BaseException, consequence: str) -> None:
-        """Record a failure; only the first of an outage is shown."""
+        """Record a failure; only the first of an outage (or of an hour) is shown."""
+        now = self._monotonic()
         with self._lock:
-            first, self._failing = not self._failing, True
-        if first:
+            show = not self._failing and (
+                self._warned_at is None or now - self._warned_at >= self.QUIET_S
+            )
+            self._failing = True
+            if show:
+                self._warned_at, self._announce_recovery = now, True
+        if show:
             where = f" to {self.path}" if self.path is not None else ""
             log.warning(
                 "ollama_nb: %s cannot be written%s (%s); %s %s",
@@ -65,8 +89,11 @@ class FailureNotice:
 
     def recovered(self, detail: str = "") -> None:
         with self._lock:
-            was, self._failing = self._failing, False
-        if was:
+            announce = self._failing and self._announce_recovery
+            self._failing = False
+            if announce:
+                self._announce_recovery = False
+        if announce:
             log.warning("ollama_nb: %s is being written again%s.", self.what, detail)
 
 

@@ -27,14 +27,17 @@ from .. import api
 from ..application import use_cases
 from ..application.conversations import DEFAULT_CONVERSATION, ConversationStore
 from ..application.replies import ReplyAccumulator
+from ..application.reply_schema import ReplySchema, ReplyValidationError
 from ..domain import (
     ChatChunk,
     ChatMessage,
     ChatRequest,
     ChatResult,
+    InvalidInputError,
     ModelNotFoundError,
     OllamaNbError,
 )
+from ..request_builder import RequestBuilder
 from ..runtime import Runtime, get_runtime
 from . import commands
 from .display import (
@@ -304,12 +307,7 @@ class OllamaMagics(Magics):
             show_warning(warning)
         sources = [self._evaluate("--image", expr) for expr in args.image] + filled.images
         images, thumbnails, saved = _prepare_images(sources, runtime, vision)
-        schema = self._evaluate("--schema", args.schema) if args.schema else None
-        if schema is not None and not _is_schema(schema):
-            raise UsageError(
-                f"--schema {args.schema}: expected a pydantic model class or a JSON schema dict, "
-                f"got {type(schema).__name__}."
-            )
+        schema = self._schema(args)
         options = parse_options(args.options)
         if args.temperature is not None:
             options["temperature"] = args.temperature
@@ -328,14 +326,13 @@ class OllamaMagics(Magics):
                 f"the {state.conversations.budget_tokens:,}-token budget."
             )
         model = args.model_option or args.model or conversation.model
-        request = api.chat_request(
-            list(prepared.messages),
+        request = RequestBuilder.from_user(
+            runtime.settings,
             model=model,
             options=options,
-            format=_response_format(schema, args.format),
+            format=schema,
             think=True if args.think else None,
-            runtime=runtime,
-        )
+        ).chat(list(prepared.messages))
         if thumbnails:
             from IPython.display import display
 
@@ -355,11 +352,26 @@ class OllamaMagics(Magics):
             namespace[args.out] = reply
         return reply
 
-    def _finish(self, args: Any, result: ChatResult, schema: object, view: StreamView) -> ChatReply:
+    def _schema(self, args: Any) -> ReplySchema | None:
+        """``--schema`` (evaluated in the user's namespace), else ``-f json`` for any JSON."""
+        if not args.schema:
+            return ReplySchema.from_user("json") if args.format == "json" else None
+        value = self._evaluate("--schema", args.schema)
+        try:
+            return ReplySchema.from_user(value, label=f"--schema {args.schema}")
+        except InvalidInputError as exc:
+            raise UsageError(str(exc)) from None
+
+    def _finish(
+        self, args: Any, result: ChatResult, schema: ReplySchema | None, view: StreamView
+    ) -> ChatReply:
         parsed: Any = None
         problem: str | None = None
-        if (schema is not None or args.format == "json") and not result.interrupted:
-            parsed, problem = _parse(result.text, schema)
+        if schema is not None and not result.interrupted:
+            try:
+                parsed = schema.parse(result.text)
+            except ReplyValidationError as exc:
+                parsed, problem = exc.value, f"{exc.message}. Raw text kept in .text."
         code = extract_code(result.text) if args.format == "code" else None
         extra = (
             [] if args.conversation == DEFAULT_CONVERSATION else [f"thread {args.conversation!r}"]
@@ -421,55 +433,6 @@ def _prepare_images(
         vision.thumbnails_html(prepared),
         sum(image.bytes_saved for image in prepared),
     )
-
-
-def _response_format(schema: object, fmt: str) -> str | dict[str, Any] | type | None:
-    if isinstance(schema, type | dict):
-        return schema
-    return "json" if fmt == "json" else None
-
-
-def _is_schema(value: object) -> bool:
-    if isinstance(value, type) and callable(getattr(value, "model_json_schema", None)):
-        return True
-    return isinstance(value, dict)
-
-
-def _parse(text: str, schema: object) -> tuple[Any, str | None]:
-    """The answer as an object, or None and a one-line reason (the raw text stays in the reply)."""
-    validate_json = getattr(schema, "model_validate_json", None)
-    if callable(validate_json):
-        try:
-            return validate_json(text), None
-        except ValueError as exc:  # pydantic.ValidationError is a ValueError
-            errors = getattr(exc, "errors", None)
-            details = (
-                "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
-                    for e in errors()
-                )
-                if callable(errors)
-                else str(exc)
-            )
-            return (
-                None,
-                f"The answer does not match {getattr(schema, '__name__', 'the schema')}: {details}. Raw text kept in .text.",
-            )
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return None, f"The answer is not valid JSON ({exc.msg}); raw text kept in .text."
-    if isinstance(schema, dict):
-        import jsonschema  # type: ignore[import-untyped]
-
-        try:
-            jsonschema.validate(value, schema)
-        except jsonschema.ValidationError as exc:
-            where = ".".join(str(p) for p in exc.absolute_path) or "(root)"
-            return value, f"The answer does not match the schema at {where}: {exc.message}."
-        except jsonschema.SchemaError as exc:
-            return value, f"The --schema is not a valid JSON schema: {exc.message}."
-    return value, None
 
 
 def _stream(

@@ -342,7 +342,8 @@ class TelemetryStore:
                     db.execute("COMMIT")
                     return
                 except BaseException:
-                    db.execute("ROLLBACK")
+                    if db.in_transaction:  # SQLite may have rolled back itself (disk full)
+                        db.execute("ROLLBACK")
                     raise
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc):

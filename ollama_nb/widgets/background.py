@@ -2,7 +2,8 @@
 
 Widget callbacks run on the kernel's thread and must return at once, so a
 panel submits coroutines to the shared loop and keeps their futures here.
-``close()`` cancels every one and waits (briefly) for them to unwind, and
+``close()`` cancels every one and waits (briefly, ``CANCEL_GRACE_S``) for
+them to unwind through the loop's one cancel bridge (``Running``), and
 joins the few short-lived threads blocking work needed, so a closed panel
 leaves no task on the loop and no thread behind. A coroutine that fails
 unexpectedly is reported through ``on_error`` (the panel's banner), never lost.
@@ -16,11 +17,10 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from ..infrastructure.loop_thread import CANCEL_GRACE_S, Running
 from ..runtime import Runtime
 
 T = TypeVar("T")
-#: How long ``close()`` waits for a cancelled task or a worker thread to finish.
-UNWIND_S = 5.0
 
 
 class PanelClosedError(RuntimeError):
@@ -33,7 +33,7 @@ class Background:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.on_error: Callable[[BaseException], None] | None = None
-        self._running: dict[concurrent.futures.Future[Any], threading.Event] = {}
+        self._running: dict[concurrent.futures.Future[Any], Running[Any]] = {}
         self._threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
         self._closed = False
@@ -44,19 +44,11 @@ class Background:
             if self._closed:
                 coro.close()
                 raise PanelClosedError("This panel was closed; open a new one.")
-        finished = threading.Event()
-
-        async def guarded() -> T:
-            try:
-                return await coro
-            finally:
-                finished.set()
-
-        future = self.runtime.loop.submit(guarded())
+        running = self.runtime.loop.start(coro)
         with self._lock:
-            self._running[future] = finished
-        future.add_done_callback(self._settled)
-        return future
+            self._running[running.future] = running
+        running.future.add_done_callback(self._settled)
+        return running.future
 
     def _settled(self, future: concurrent.futures.Future[Any]) -> None:
         if future.cancelled():
@@ -71,7 +63,7 @@ class Background:
     def active(self) -> int:
         """Coroutines and worker threads not finished yet."""
         with self._lock:
-            tasks = sum(1 for done in self._running.values() if not done.is_set())
+            tasks = sum(1 for running in self._running.values() if not running.unwound)
             return tasks + sum(1 for t in self._threads if t.is_alive())
 
     async def in_thread(self, work: Callable[[], T]) -> T:
@@ -114,15 +106,15 @@ class Background:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            running = list(self._running.items())
+            running = list(self._running.values())
             self._running.clear()
-        for future, _ in running:
-            future.cancel()
+        for task in running:
+            task.cancel()
         if self.runtime.loop.in_loop_thread():
             return  # waiting here would block the very loop that must unwind them
-        for _, finished in running:
-            finished.wait(UNWIND_S)
+        for task in running:
+            task.wait_unwound(CANCEL_GRACE_S)
         with self._lock:
             threads = list(self._threads)
         for thread in threads:
-            thread.join(UNWIND_S)
+            thread.join(CANCEL_GRACE_S)

@@ -22,7 +22,6 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from .. import api
 from ..application import use_cases
 from ..application.conversations import DEFAULT_CONVERSATION, Conversation, ConversationStore
 from ..application.replies import ReplyAccumulator
@@ -37,6 +36,7 @@ from ..domain import (
     OllamaNbError,
 )
 from ..notebook.display import CURSOR, STREAM_INTERVAL_S, footer_line, render_markdown
+from ..request_builder import RequestBuilder
 from ..runtime import Runtime, get_runtime
 from .background import Background
 from .banner import Banner
@@ -425,12 +425,9 @@ class ChatPanel(widgets.VBox):
                 f"<span style='color:#666'>{prepared.dropped_turns} earlier turn(s) left out "
                 f"to fit the {self.store.budget_tokens:,}-token budget.</span>"
             )
-        request = api.chat_request(
-            list(prepared.messages),
-            model=model,
-            options=self._options(),
-            runtime=self.runtime,
-        )
+        request = RequestBuilder.from_user(
+            self.runtime.settings, model=model, options=self._options()
+        ).chat(list(prepared.messages))
         return request, conversation, key, user
 
     def _options(self) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel
 
-from ollama_nb.batch.schema import OutputSchema, ReplyValidationError
+from ollama_nb.batch import ReplyColumns, ReplySchema, ReplyValidationError
 from ollama_nb.domain import InvalidInputError
 
 
@@ -19,7 +19,7 @@ class Review(BaseModel):
 
 
 def test_pydantic_model_gives_format_fields_and_dtypes() -> None:
-    schema = OutputSchema.from_user(Review)
+    schema = ReplyColumns.from_user(Review)
     assert schema.fields == ("sentiment", "stars", "price", "tags")
     assert schema.format.to_wire() == Review.model_json_schema()
     assert schema.dtypes == {
@@ -37,7 +37,7 @@ def test_pydantic_model_gives_format_fields_and_dtypes() -> None:
 
 
 def test_pydantic_rejection_says_where() -> None:
-    schema = OutputSchema.from_user(Review)
+    schema = ReplyColumns.from_user(Review)
     with pytest.raises(ReplyValidationError, match="sentiment"):
         schema.parse('{"sentiment": "meh", "stars": 3}')
     with pytest.raises(ReplyValidationError, match="Review"):
@@ -45,7 +45,7 @@ def test_pydantic_rejection_says_where() -> None:
 
 
 def test_json_schema_is_checked_with_jsonschema() -> None:
-    schema = OutputSchema.from_user(
+    schema = ReplyColumns.from_user(
         {
             "type": "object",
             "properties": {
@@ -70,8 +70,27 @@ def test_json_schema_is_checked_with_jsonschema() -> None:
 
 def test_unusable_schemas_are_refused_up_front() -> None:
     with pytest.raises(InvalidInputError, match="object with properties"):
-        OutputSchema.from_user({"type": "string"})
+        ReplyColumns.from_user({"type": "string"})
     with pytest.raises(InvalidInputError, match="invalid"):
-        OutputSchema.from_user({"type": "object", "properties": {"x": {"type": "strin"}}})
+        ReplyColumns.from_user({"type": "object", "properties": {"x": {"type": "strin"}}})
     with pytest.raises(InvalidInputError, match="pydantic model class or a JSON schema"):
-        OutputSchema.from_user(Review(sentiment="mixed", stars=1))
+        ReplyColumns.from_user(Review(sentiment="mixed", stars=1))
+
+
+def test_one_schema_reads_chat_replies_too() -> None:
+    """The same reader serves ``%%chat --schema``/``-f json`` and ``chat(format=...)``."""
+    any_json = ReplySchema.from_user("json")
+    assert any_json.format.to_wire() == "json"
+    assert any_json.parse("[1, 2]") == [1, 2]
+    with pytest.raises(ReplyValidationError, match="not JSON"):
+        any_json.parse("nope")
+    review = ReplySchema.from_user(Review).parse('{"sentiment": "mixed", "stars": 3}')
+    assert isinstance(review, Review) and review.stars == 3
+    counted = ReplySchema.from_user({"type": "object", "properties": {"n": {"type": "integer"}}})
+    with pytest.raises(ReplyValidationError) as mismatch:
+        counted.parse('{"n": "three"}')
+    assert mismatch.value.value == {"n": "three"}  # what came back stays readable
+    with pytest.raises(InvalidInputError, match="object with properties"):
+        any_json.columns()
+    with pytest.raises(InvalidInputError, match=r"^--schema x: expected a pydantic"):
+        ReplySchema.from_user(42, label="--schema x")

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from ollama_nb.embedded import EmbeddedConfig, build_server
-from ollama_nb.testing.standin import StandinServer
+from ollama_nb.serving import Server
 
-Factory = Callable[..., StandinServer]
+Factory = Callable[..., Server]
 
 
 def _llama_cpp_missing() -> bool:
@@ -35,9 +35,9 @@ NO_LLAMA = pytest.mark.skipif(
 @pytest.fixture(scope="session")
 def embedded_factory() -> Iterator[Factory]:
     """Start embedded servers (stopped at the end); kwargs go to ``build_server``."""
-    started: list[StandinServer] = []
+    started: list[Server] = []
 
-    def make(config: EmbeddedConfig | None = None, **kwargs: object) -> StandinServer:
+    def make(config: EmbeddedConfig | None = None, **kwargs: object) -> Server:
         server = build_server(config or EmbeddedConfig(), **kwargs)  # type: ignore[arg-type]
         started.append(server.start(timeout=60))
         return server
@@ -48,17 +48,17 @@ def embedded_factory() -> Iterator[Factory]:
 
 
 @pytest.fixture(scope="session")
-def embedded(embedded_factory: Factory) -> StandinServer:
+def embedded(embedded_factory: Factory) -> Server:
     """One shared server: the model loads once for the whole tier."""
     return embedded_factory()
 
 
 @pytest.fixture
-def client(embedded: StandinServer) -> Iterator[httpx.Client]:
+def client(embedded: Server) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=embedded.url, timeout=120) as c:
         yield c
 
 
 @pytest.fixture(scope="session")
-def default_gguf(embedded: StandinServer) -> Path:
+def default_gguf(embedded: Server) -> Path:
     return Path(embedded.config.models[0].engine_source)

@@ -19,8 +19,8 @@ from ollama_nb.embedded import (
 from ollama_nb.embedded.llama_engine import StopFilter, gemma_prompt, plain_prompt
 from ollama_nb.embedded.models import ModelSpec, card_for, folder_models
 from ollama_nb.notebook.embedded_commands import describe_backend
+from ollama_nb.serving.engine import ChatMessage
 from ollama_nb.testing import StandinHandle
-from ollama_nb.testing.standin.engine import ChatMessage
 
 
 def _string(text: str) -> bytes:

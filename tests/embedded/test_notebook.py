@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import ollama_nb.batch  # noqa: F401  (registers df.ollama)
+from ollama_nb.serving import Server
 from ollama_nb.testing import StandinHandle
-from ollama_nb.testing.standin import StandinServer
 from tests.magics.conftest import Shell, make_shell
 
 from .conftest import NO_LLAMA
@@ -19,7 +19,7 @@ MODEL = "gemma3:270m"
 
 
 @pytest.fixture
-def shell(embedded: StandinServer) -> Iterator[Shell]:
+def shell(embedded: Server) -> Iterator[Shell]:
     handle = StandinHandle(embedded.url)
     yield from make_shell(embedded.url, handle, default_model=MODEL)
     handle.close()

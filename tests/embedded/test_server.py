@@ -12,6 +12,7 @@ import httpx
 from PIL import Image
 
 from ollama_nb.embedded import EmbeddedConfig, ModelSpec
+from ollama_nb.serving import Server
 
 from .conftest import NO_LLAMA, Factory
 
@@ -107,7 +108,7 @@ def test_ps_shows_memory_and_keep_alive_zero_unloads(client: httpx.Client) -> No
     assert client.get("/api/ps").json()["models"] == []
 
 
-def test_a_cancelled_stream_frees_the_slot(client: httpx.Client, embedded: object) -> None:
+def test_a_cancelled_stream_frees_the_slot(client: httpx.Client, embedded: Server) -> None:
     long = {**_gen("Write a long story.", num_predict=4000), "stream": True}
     with client.stream("POST", "/api/generate", json=long) as response:
         first = next(line for line in response.iter_lines() if line)
@@ -115,7 +116,7 @@ def test_a_cancelled_stream_frees_the_slot(client: httpx.Client, embedded: objec
     # The connection is closed mid-stream; the next request gets the model's only slot.
     after = client.post("/api/generate", json=_gen(num_predict=2), timeout=60).json()
     assert after["done_reason"] == "length"
-    assert client.get("/_standin/stats").json()["running"] == 0
+    assert embedded.state.slots.running == 0
 
 
 def test_queue_full_answers_503(embedded_factory: Factory) -> None:
@@ -128,8 +129,8 @@ def test_queue_full_answers_503(embedded_factory: Factory) -> None:
                 lines = running.aiter_lines()
                 await anext(lines)  # the one slot is busy generating
                 waiting = asyncio.ensure_future(c.post("/api/generate", json=_gen(num_predict=1)))
-                # Polls the server's own counter: no event crosses the process boundary.
-                while (await c.get("/_standin/stats")).json()["waiting"] < 1:  # noqa: ASYNC110
+                # Polls the server's own counter: it runs on another thread and loop.
+                while server.state.slots.waiting < 1:  # noqa: ASYNC110
                     await asyncio.sleep(0.02)
                 refused = await c.post("/api/generate", json=_gen(num_predict=1))
             done = await waiting  # served once the stream above was closed
@@ -192,8 +193,35 @@ def test_the_server_manager_machinery_starts_and_stops_it(tmp_path: Path) -> Non
         assert outcome.state.parallel == 1
         version = httpx.get(host.base_url + "/api/version").json()["version"]
         assert version.endswith("-embedded")
+        assert_no_test_hooks(host.base_url)
     finally:
         stopped = server.stop()
         forget(server)
     assert stopped.action == "stopped"
     assert not server.answering()
+
+
+STANDIN_PATHS = ("/_standin/faults", "/_standin/requests", "/_standin/reset",
+                 "/_standin/stats", "/_standin/")  # fmt: skip
+FAULT_HEADERS = ("http_500", "http_503", "error_midstream", "drop", "stall", "slow_load")
+
+
+def assert_no_test_hooks(base_url: str) -> None:
+    """What ``python -m ollama_nb.embedded serve`` must not have: admin, faults, a prompt log."""
+    with httpx.Client(base_url=base_url, timeout=120) as c:
+        for path in STANDIN_PATHS:
+            for method in ("GET", "POST", "DELETE"):
+                response = c.request(method, path, json={"fault": "http_500"})
+                assert (response.status_code, response.text) == (404, "404 page not found")
+        secret = "zebra-4417 is the passphrase"
+        for fault in FAULT_HEADERS:
+            headers = {"X-Standin-Fault": fault, "X-Standin-Fault-Seconds": "30"}
+            body = c.post("/api/generate", json=_gen(secret, num_predict=1), headers=headers)
+            assert body.status_code == 200 and body.json()["done"] is True
+        for path in ("/", "/api/version", "/api/tags", "/api/ps", *STANDIN_PATHS):
+            assert "zebra-4417" not in c.get(path).text
+        assert "zebra-4417" not in c.post("/api/show", json={"model": MODEL}).text
+
+
+def test_the_embedded_server_has_no_test_hooks(embedded: Server) -> None:
+    assert_no_test_hooks(embedded.url)

@@ -192,6 +192,13 @@ def test_schema_that_is_not_a_schema(shell: Shell) -> None:
         shell.run("%%chat llama3.2 --schema Nope\nhi")
 
 
+def test_invalid_json_schema_is_refused_before_sending(shell: Shell) -> None:
+    shell.ip.user_ns["bad"] = {"type": "object", "properties": {"n": {"type": "integr"}}}
+    with pytest.raises(UsageError, match="invalid at properties/n/type"):
+        shell.run("%%chat llama3.2 --schema bad\ncount")
+    assert shell.chat_requests() == []
+
+
 def test_json_schema_dict(shell: Shell) -> None:
     shell.ip.user_ns["schema"] = {
         "type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"],

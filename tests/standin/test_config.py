@@ -6,48 +6,56 @@ import math
 
 import pytest
 
-from ollama_nb.testing import StandinConfig
-from ollama_nb.testing.standin.durations import (
+from ollama_nb.domain import ConfigurationError
+from ollama_nb.infrastructure.host import (
+    format_host,
+    host_header_allowed,
+    is_loopback,
+    parse_ollama_host,
+)
+from ollama_nb.serving.durations import (
     DurationError,
     keep_alive_from_env,
     keep_alive_from_request,
     parse_go_duration,
 )
-from ollama_nb.testing.standin.hostparse import (
-    HostPort,
-    host_header_allowed,
-    is_loopback,
-    parse_ollama_host,
-)
+from ollama_nb.testing import StandinConfig
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        (None, HostPort("http", "127.0.0.1", 11434)),
-        ("", HostPort("http", "127.0.0.1", 11434)),
-        ("1.2.3.4", HostPort("http", "1.2.3.4", 11434)),
-        ("1.2.3.4:56789", HostPort("http", "1.2.3.4", 56789)),
-        (":56789", HostPort("http", "0.0.0.0", 56789)),
-        ("http://1.2.3.4", HostPort("http", "1.2.3.4", 80)),
-        ("https://1.2.3.4", HostPort("https", "1.2.3.4", 443)),
-        ("https://1.2.3.4:56789", HostPort("https", "1.2.3.4", 56789)),
-        ("example.com", HostPort("http", "example.com", 11434)),
-        ("example.com:56789/", HostPort("http", "example.com", 56789)),
-        ("[::1]", HostPort("http", "::1", 11434)),
-        ("[::1]:56789", HostPort("http", "::1", 56789)),
-        ("http://[0001:002:003:0004::1]:56789", HostPort("http", "0001:002:003:0004::1", 56789)),
-        ('  "127.0.0.1:9999"  ', HostPort("http", "127.0.0.1", 9999)),
-        ("'0.0.0.0:1234'", HostPort("http", "0.0.0.0", 1234)),
-        ("127.0.0.1:99999", HostPort("http", "127.0.0.1", 11434)),
+        (None, ("http", "127.0.0.1", 11434)),
+        ("", ("http", "127.0.0.1", 11434)),
+        ("1.2.3.4", ("http", "1.2.3.4", 11434)),
+        ("1.2.3.4:56789", ("http", "1.2.3.4", 56789)),
+        (":56789", ("http", "0.0.0.0", 56789)),
+        ("http://1.2.3.4", ("http", "1.2.3.4", 80)),
+        ("https://1.2.3.4", ("https", "1.2.3.4", 443)),
+        ("https://1.2.3.4:56789", ("https", "1.2.3.4", 56789)),
+        ("example.com", ("http", "example.com", 11434)),
+        ("example.com:56789/", ("http", "example.com", 56789)),
+        ("[::1]", ("http", "::1", 11434)),
+        ("[::1]:56789", ("http", "::1", 56789)),
+        ("http://[0001:002:003:0004::1]:56789", ("http", "0001:002:003:0004::1", 56789)),
+        ('  "127.0.0.1:9999"  ', ("http", "127.0.0.1", 9999)),
+        ("'0.0.0.0:1234'", ("http", "0.0.0.0", 1234)),
     ],
 )
-def test_ollama_host_is_parsed_like_envconfig(value: str | None, expected: HostPort) -> None:
-    assert parse_ollama_host(value) == expected
+def test_ollama_host_is_parsed_like_envconfig(
+    value: str | None, expected: tuple[str, str, int]
+) -> None:
+    where = parse_ollama_host(value)
+    assert (where.scheme, where.hostname, where.port) == expected
+
+
+def test_the_server_refuses_a_broken_ollama_host_instead_of_guessing() -> None:
+    with pytest.raises(ConfigurationError, match="invalid port"):
+        StandinConfig.from_environ({"OLLAMA_HOST": "127.0.0.1:99999"})
 
 
 def test_hostport_prints_brackets_for_ipv6() -> None:
-    assert str(HostPort("http", "::1", 5)) == "[::1]:5"
+    assert format_host("::1") == "[::1]" and parse_ollama_host("[::1]:5").netloc == "[::1]:5"
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 import httpx
 import pytest
 
+from ollama_nb.serving.catalogue import COMPLETION
 from ollama_nb.testing import StandinConfig, StandinServer
 from ollama_nb.testing.standin import (
     DEFAULT_INSTALLED,
@@ -17,7 +18,6 @@ from ollama_nb.testing.standin import (
     ModelCard,
     Piece,
 )
-from ollama_nb.testing.standin.catalogue import COMPLETION
 
 
 class ShoutingEngine:
@@ -32,6 +32,12 @@ class ShoutingEngine:
 
     async def unload(self, card: ModelCard) -> None:
         return None
+
+    def memory_bytes(self, card: ModelCard) -> int | None:
+        return None
+
+    def vram_bytes(self, card: ModelCard) -> int:
+        return 0
 
     async def generate(
         self, card: ModelCard, request: GenerationRequest

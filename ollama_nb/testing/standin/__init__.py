@@ -1,15 +1,15 @@
 """A stand-in Ollama server for tests, CI notebooks, benchmarks and offline work.
 
-It speaks Ollama's documented REST API over real HTTP, answers deterministically through a
-scripted engine (or any :class:`Engine` registered per model), and adds ``/_standin/*``
-admin endpoints for fault injection and request inspection.
+It is :mod:`ollama_nb.serving` (Ollama's documented REST API over real HTTP) answering
+deterministically through a scripted engine (or any :class:`Engine` registered per model),
+plus what only a test double may have: fault injection, a log of request bodies, and
+``/_standin/*`` admin endpoints.
 """
 
 from __future__ import annotations
 
-from .catalogue import DEFAULT_INSTALLED, DEFAULT_REGISTRY, ModelCard, canonical_name
-from .config import STANDIN_VERSION, StandinConfig
-from .engine import (
+from ...serving.catalogue import ModelCard, canonical_name
+from ...serving.engine import (
     ChatMessage,
     Embedding,
     Engine,
@@ -19,6 +19,8 @@ from .engine import (
     Piece,
     ToolCall,
 )
+from .catalogue import DEFAULT_INSTALLED, DEFAULT_REGISTRY
+from .config import STANDIN_VERSION, StandinConfig
 from .faults import Fault
 from .handle import StandinHandle
 from .scripted import ScriptedEngine

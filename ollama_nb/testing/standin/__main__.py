@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 
+from ...domain import OllamaNbError
 from .config import StandinConfig
 from .server import StandinServer
 
@@ -68,10 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         format="time=%(asctime)s level=%(levelname)s source=standin msg=%(message)s",
         stream=sys.stderr,
     )
-    config = StandinConfig.from_environ()
     try:
+        config = StandinConfig.from_environ()
         asyncio.run(_serve(config))
-    except OSError as exc:
+    except (OSError, OllamaNbError) as exc:
         logging.getLogger("ollama_nb.testing.standin").error("Error: %s", exc)
         return 1
     logging.getLogger("ollama_nb.testing.standin").info("stand-in server stopped")

@@ -6,16 +6,17 @@ server, reset between tests, and watch slot and queue usage.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from .base import BaseHandler
+from ...serving.api import Route
+from ...serving.base import BaseHandler
+from ...serving.wire import ApiError, parse_body
 from .faults import FaultSpecError
 from .state import StandinState
-from .wire import ApiError, parse_body
 
 
 class _AdminHandler(BaseHandler):
     """Admin endpoints share the Host check but never log themselves or take faults."""
+
+    state: StandinState
 
 
 class FaultsHandler(_AdminHandler):
@@ -23,12 +24,12 @@ class FaultsHandler(_AdminHandler):
 
     def get(self) -> None:
         """Armed faults in the order they will be used."""
-        self.send_json({"armed": [a.as_json() for a in self.standin.faults.armed()]})
+        self.send_json({"armed": [a.as_json() for a in self.state.faults.armed()]})
 
     def post(self) -> None:
         """Arm ``{"fault", "count"=1, "path"=None, "after"=0, "seconds"=None}``."""
         try:
-            entry = self.standin.faults.arm(parse_body(self.request.body))
+            entry = self.state.faults.arm(parse_body(self.request.body))
         except ApiError as exc:
             self.send_error_json(exc)
             return
@@ -36,12 +37,12 @@ class FaultsHandler(_AdminHandler):
             self.send_error_json(ApiError(400, str(exc)))
             return
         self.send_json(
-            {"armed": [a.as_json() for a in self.standin.faults.armed()], "added": entry.as_json()}
+            {"armed": [a.as_json() for a in self.state.faults.armed()], "added": entry.as_json()}
         )
 
     def delete(self) -> None:
         """Disarm everything."""
-        self.standin.faults.clear()
+        self.state.faults.clear()
         self.send_json({"armed": []})
 
 
@@ -51,7 +52,7 @@ class RequestsHandler(_AdminHandler):
     def get(self) -> None:
         """Bodies are logged with images reduced to format, width, height and size."""
         path = self.get_query_argument("path", None)
-        entries = [e for e in self.standin.log if path is None or e["path"] == path]
+        entries = [e for e in self.state.log if path is None or e["path"] == path]
         self.send_json({"requests": entries})
 
 
@@ -60,7 +61,7 @@ class ResetHandler(_AdminHandler):
 
     async def post(self) -> None:
         """Clear faults, the log, loaded models and peaks; restore the installed models."""
-        await self.standin.reset()
+        await self.state.reset()
         self.send_json({"status": "reset"})
 
 
@@ -69,7 +70,7 @@ class StatsHandler(_AdminHandler):
 
     def get(self) -> None:
         """Current and peak running/waiting counts plus the loaded models."""
-        st = self.standin
+        st = self.state
         self.send_json(
             {
                 "running": st.slots.running,
@@ -84,11 +85,9 @@ class StatsHandler(_AdminHandler):
         )
 
 
-def admin_routes(
-    state: StandinState,
-) -> list[tuple[str, type[BaseHandler], Mapping[str, object]]]:
+def admin_routes(state: StandinState) -> list[Route]:
     """The route table for ``/_standin/*``."""
-    kwargs = {"standin": state}
+    kwargs = {"state": state}
     return [
         (r"/_standin/faults", FaultsHandler, kwargs),
         (r"/_standin/requests", RequestsHandler, kwargs),

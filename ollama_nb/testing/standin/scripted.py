@@ -14,8 +14,16 @@ import random
 import re
 from collections.abc import AsyncGenerator, Mapping, Sequence
 
-from .catalogue import ModelCard
-from .engine import ChatMessage, Embedding, Finish, GenerationRequest, JsonValue, Piece, ToolCall
+from ...serving.catalogue import ModelCard
+from ...serving.engine import (
+    ChatMessage,
+    Embedding,
+    Finish,
+    GenerationRequest,
+    JsonValue,
+    Piece,
+    ToolCall,
+)
 from .schema_instance import instance_for
 
 _TOKEN = re.compile(r"\s*\S+|\s+")
@@ -53,6 +61,14 @@ class ScriptedEngine:
 
     async def unload(self, card: ModelCard) -> None:
         """Nothing to free."""
+
+    def memory_bytes(self, card: ModelCard) -> int | None:
+        """A scripted model "occupies" its download size."""
+        return None
+
+    def vram_bytes(self, card: ModelCard) -> int:
+        """All of it, as on a machine whose GPU holds the whole model."""
+        return card.size_bytes
 
     async def embed(self, card: ModelCard, texts: Sequence[str]) -> list[Embedding]:
         """A vector seeded by the text's hash: same text, same vector, any process."""

@@ -1,195 +1,55 @@
-"""The stand-in server: a tornado app on its own event loop, in-process or as a CLI.
+"""The stand-in server: the real server with scripted models, faults, a request log and admin.
 
 Tests start it in a daemon thread (its own loop, so it never touches the kernel's or
-pytest's loop); the CLI runs it in the main thread until Ctrl-C or SIGTERM.
+pytest's loop); ``python -m ollama_nb.testing.standin serve`` runs it in the main thread
+until Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import socket
-import threading
-from collections.abc import Callable, Mapping
-from types import TracebackType
+from collections.abc import Mapping
 
-import tornado.httpserver
-import tornado.web
-
+from ...serving.api import Route
+from ...serving.engine import Engine
+from ...serving.server import Server
+from ...serving.state import ServerState
 from .admin import admin_routes
-from .api import NotFoundHandler, api_routes
-from .base import json_log
+from .catalogue import SCRIPTED
 from .config import StandinConfig
-from .engine import Engine
-from .hostparse import format_host
+from .handlers import standin_api_routes
 from .scripted import ScriptedEngine
 from .state import StandinState
 
-log = logging.getLogger("ollama_nb.testing.standin")
-_MAX_BODY = 1 << 30  # Ollama sets no limit; big base64 images must get through
-
-
-def make_app(state: StandinState) -> tornado.web.Application:
-    """The tornado application serving Ollama's API and the ``/_standin`` admin API."""
-    routes: list[object] = [*api_routes(state), *admin_routes(state)]
-    return tornado.web.Application(
-        routes,  # type: ignore[arg-type]
-        default_handler_class=NotFoundHandler,
-        default_handler_args={"standin": state},
-        log_function=json_log,
-    )
-
-
-def bind_sockets(host: str | None, port: int) -> list[socket.socket]:
-    """Listening sockets for ``host`` (every interface when ``None``), one per family.
-
-    Like ``tornado.netutil.bind_sockets`` but closes what it opened when a bind fails, so
-    a port clash is an exception and not also a leaked socket.
-    """
-    opened: list[socket.socket] = []
-    try:
-        infos = socket.getaddrinfo(
-            host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
-        )
-        for family, kind, proto, _, address in infos:
-            if any(s.family == family for s in opened):
-                continue
-            sock = socket.socket(family, kind, proto)
-            opened.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            if port == 0 and len(opened) > 1:  # same free port on IPv4 and IPv6
-                address = (address[0], opened[0].getsockname()[1], *address[2:])
-            sock.setblocking(False)
-            sock.bind(address)
-            sock.listen(128)
-    except BaseException:
-        for sock in opened:
-            sock.close()
-        raise
-    return opened
-
 
 def default_engines(config: StandinConfig) -> dict[str, Engine]:
-    """The engines every server has: just the scripted one, named ``"scripted"``."""
+    """The engines every stand-in has: just the scripted one, named ``"scripted"``."""
     scripted = ScriptedEngine(
         tokens_per_second=config.tokens_per_second, load_seconds=config.load_seconds
     )
-    return {"scripted": scripted}
+    return {SCRIPTED: scripted}
 
 
-class StandinServer:
-    """A fake Ollama server speaking the documented REST API.
+class StandinServer(Server):
+    """A fake Ollama server speaking the documented REST API, plus ``/_standin/*``.
 
     Use ``with StandinServer(StandinConfig()) as server:`` (or :meth:`start`/:meth:`stop`)
     to run it on a background thread, or ``await server.serve_forever()`` on a loop you own.
     ``engines`` adds engines next to the scripted one; each model card names its engine.
     """
 
+    config: StandinConfig
+
     def __init__(
         self, config: StandinConfig | None = None, *, engines: Mapping[str, Engine] | None = None
     ) -> None:
-        self.config = config or StandinConfig()
-        self._engines = {**default_engines(self.config), **(engines or {})}
-        self._port: int | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_event: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
+        config = config or StandinConfig()
+        super().__init__(config, {**default_engines(config), **(engines or {})})
 
-    @property
-    def port(self) -> int:
-        """The bound port (known once listening)."""
-        if self._port is None:
-            raise RuntimeError("the stand-in server is not listening yet; call start()")
-        return self._port
+    def build_state(self) -> StandinState:
+        """A server's state plus armed faults and the request log."""
+        return StandinState(self.config, self._engines)
 
-    @property
-    def host(self) -> str:
-        """``host:port`` as ``OLLAMA_HOST`` expects it, e.g. ``127.0.0.1:54321``."""
-        bind = self.config.host
-        connect = "127.0.0.1" if bind in ("", "0.0.0.0") else "::1" if bind == "::" else bind
-        return f"{format_host(connect)}:{self.port}"
-
-    @property
-    def url(self) -> str:
-        """Base URL for clients, e.g. ``http://127.0.0.1:54321``."""
-        return f"http://{self.host}"
-
-    async def serve_forever(self, *, ready: Callable[[StandinServer], None] | None = None) -> None:
-        """Bind, call ``ready``, and serve until :meth:`request_stop`; then close cleanly."""
-        self._loop = asyncio.get_running_loop()
-        self._stop_event = asyncio.Event()
-        state = StandinState(self.config, self._engines)
-        server = tornado.httpserver.HTTPServer(make_app(state), max_body_size=_MAX_BODY)
-        address = self.config.host if self.config.host not in ("", "0.0.0.0") else None
-        sockets = bind_sockets(address, self.config.port)
-        server.add_sockets(sockets)
-        self._port = sockets[0].getsockname()[1]
-        log.info(
-            "Listening on %s:%d (version %s)",
-            format_host(self.config.host), self._port, self.config.version,
-        )  # fmt: skip
-        if ready is not None:
-            ready(self)
-        try:
-            await self._stop_event.wait()
-        finally:
-            server.stop()
-            try:
-                await asyncio.wait_for(server.close_all_connections(), timeout=5.0)
-            except TimeoutError:
-                log.warning("some connections did not close within 5s")
-            await state.reset()
-
-    def request_stop(self) -> None:
-        """Ask :meth:`serve_forever` to return; safe from any thread or signal handler."""
-        loop, event = self._loop, self._stop_event
-        if loop is None or event is None or loop.is_closed():
-            return
-        loop.call_soon_threadsafe(event.set)
-
-    def start(self, timeout: float = 10.0) -> StandinServer:
-        """Serve on a daemon thread with its own event loop; return once listening."""
-        if self._thread is not None:
-            raise RuntimeError("the stand-in server is already running")
-        listening = threading.Event()
-
-        def run() -> None:
-            try:
-                asyncio.run(self.serve_forever(ready=lambda _: listening.set()))
-            except BaseException as exc:  # reported to the thread that called start()
-                self._error = exc
-                listening.set()
-
-        self._thread = threading.Thread(target=run, name="ollama-nb-standin", daemon=True)
-        self._thread.start()
-        if not listening.wait(timeout):
-            raise TimeoutError(f"the stand-in server did not start within {timeout}s")
-        if self._error is not None:
-            self._thread = None
-            raise RuntimeError(f"the stand-in server failed to start: {self._error}") from (
-                self._error
-            )
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the background server and wait for its thread."""
-        thread = self._thread
-        if thread is None:
-            return
-        self.request_stop()
-        thread.join(timeout)
-        self._thread = None
-
-    def __enter__(self) -> StandinServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def routes(self, state: ServerState) -> list[Route]:
+        """Ollama's routes through the fault-aware handlers, then ``/_standin/*``."""
+        assert isinstance(state, StandinState)  # made by build_state above
+        return [*standin_api_routes(state), *admin_routes(state)]

@@ -1,4 +1,4 @@
-"""The request-handler base every stand-in endpoint shares.
+"""The request-handler base every endpoint shares.
 
 It enforces Ollama's Host-header rule, writes errors in Ollama's shape, and runs a
 handler's work in a task that is cancelled the moment the client disconnects, so a client
@@ -17,21 +17,21 @@ from typing import Any
 import tornado.web
 from tornado.iostream import StreamClosedError
 
-from .hostparse import host_header_allowed, is_loopback
-from .state import StandinState
+from ..infrastructure.host import host_header_allowed, is_loopback
+from .state import ServerState
 from .wire import ApiError, error_body
 
-log = logging.getLogger("ollama_nb.testing.standin")
+log = logging.getLogger("ollama_nb.serving")
 
 
 class BaseHandler(tornado.web.RequestHandler):
     """Host check, Ollama-shaped errors and disconnect-aware execution."""
 
-    standin: StandinState
+    state: ServerState
 
-    def initialize(self, standin: StandinState) -> None:
+    def initialize(self, state: ServerState) -> None:
         """Tornado passes the shared state given in the route table."""
-        self.standin = standin
+        self.state = state
         self._inner: asyncio.Future[None] | None = None
         self._gone = False
         self._streaming = False
@@ -43,7 +43,7 @@ class BaseHandler(tornado.web.RequestHandler):
 
     async def prepare(self) -> None:
         """Refuse non-local Host headers when bound to loopback, as Ollama does."""
-        if is_loopback(self.standin.config.host) and not host_header_allowed(
+        if is_loopback(self.state.config.host) and not host_header_allowed(
             self.request.headers.get("Host", "")
         ):
             self.refused = True
@@ -123,21 +123,6 @@ class BaseHandler(tornado.web.RequestHandler):
         """Write and flush one NDJSON line (raises ``StreamClosedError`` if the client left)."""
         self.write(data)
         await self.flush()
-
-    def drop_connection(self) -> None:
-        """Close the TCP connection without finishing the response (the ``drop`` fault)."""
-        self._gone = True
-        if self.request.connection is not None:
-            self.request.connection.close()  # type: ignore[attr-defined]
-        self.finish()
-
-    async def hang(self) -> None:
-        """Send headers, then wait until the client leaves (the ``stall`` fault)."""
-        if not self._streaming:
-            self._streaming = True
-            self.set_header("Content-Type", "application/x-ndjson")
-        await self.flush()
-        await asyncio.Event().wait()
 
 
 def json_log(handler: tornado.web.RequestHandler) -> None:

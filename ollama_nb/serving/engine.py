@@ -104,7 +104,11 @@ class Embedding:
 
 
 class Engine(Protocol):
-    """Runs models. Timing, pacing to real time and stop conditions belong to the engine."""
+    """Runs models. Timing, pacing to real time and stop conditions belong to the engine.
+
+    Two implement it: the llama.cpp engine (``ollama_nb.embedded``) for users and the
+    scripted engine (``ollama_nb.testing.standin``) for tests.
+    """
 
     async def load(self, card: ModelCard, options: Mapping[str, JsonValue]) -> float:
         """Make ``card`` ready to generate; return the seconds it took (``load_duration``)."""
@@ -112,6 +116,14 @@ class Engine(Protocol):
 
     async def unload(self, card: ModelCard) -> None:
         """Free what :meth:`load` took."""
+        ...
+
+    def memory_bytes(self, card: ModelCard) -> int | None:
+        """What the loaded model occupies (``/api/ps`` ``size``); ``None``: its file size."""
+        ...
+
+    def vram_bytes(self, card: ModelCard) -> int:
+        """How much of it sits in GPU memory (``/api/ps`` ``size_vram``)."""
         ...
 
     def generate(

@@ -1,10 +1,13 @@
-"""Ollama's documented REST endpoints (``/``, ``/api/*``), served from scripted state.
+"""Ollama's documented REST endpoints (``/``, ``/api/*``).
 
 Every handler validates with :mod:`.wire`, answers with Ollama's shapes and status codes,
-and leaves model behaviour to the engine named by the model's card. Faults that end a
-request before it starts (``http_500``, ``http_503``, and any fault on a non-streaming
-endpoint) are applied in :meth:`ApiHandler.prepare`; streaming endpoints apply the rest
-after ``after`` tokens.
+and leaves model behaviour to the engine named by the model's card.
+
+:class:`ApiHandler` has four overridable steps (:meth:`~ApiHandler.intercept`,
+:meth:`~ApiHandler.interrupt`, :meth:`~ApiHandler.load_model`,
+:meth:`~ApiHandler.pull_pause`). Here they do nothing beyond serving the request; the
+stand-in in ``ollama_nb.testing`` overrides them in its own handler classes to inject
+faults and log requests, so none of that exists in a server built from this module.
 """
 
 from __future__ import annotations
@@ -20,17 +23,9 @@ from typing import ClassVar, Literal
 from .base import BaseHandler
 from .catalogue import COMPLETION, INSERT, THINKING, TOOLS, VISION, ModelCard, canonical_name
 from .engine import ChatMessage, Finish, GenerationRequest, ImageInfo, Piece, ToolCall
-from .faults import (
-    MIDSTREAM_ERROR,
-    RUNNER_TERMINATED,
-    Fault,
-    FaultPlan,
-    FaultSpecError,
-    plan_from_headers,
-)
 from .images import ImageDecodeError, decode_image
-from .scheduler import BUSY_MESSAGE, Loaded, ServerBusy
-from .state import StandinState
+from .scheduler import Loaded, ServerBusy
+from .state import ServerState
 from .wire import (
     ApiError,
     JsonObject,
@@ -50,8 +45,6 @@ from .wire import (
     think_field,
     tools_field,
 )
-
-_STREAM_FAULTS = frozenset({Fault.ERROR_MIDSTREAM, Fault.DROP, Fault.STALL})
 
 
 class RootHandler(BaseHandler):
@@ -84,80 +77,55 @@ class NotFoundHandler(BaseHandler):
 
 
 class ApiHandler(BaseHandler):
-    """Body parsing, request logging and request-level faults for ``/api/*``."""
+    """Body parsing and the overridable steps every ``/api/*`` request goes through."""
 
     streams: ClassVar[bool] = False
-    """True for endpoints that apply stream faults after ``after`` tokens themselves."""
+    """True for endpoints that stream and call :meth:`interrupt` between items."""
 
     body: JsonObject
-    fault: FaultPlan | None
+    body_error: ApiError | None
 
     async def prepare(self) -> None:
-        """Parse, log, pick this request's fault and apply it if it ends the request."""
+        """Parse the JSON body; a malformed one is answered 400 after :meth:`intercept`."""
         await super().prepare()
         if self.refused:
             return
         self.body = {}
-        self.fault = None
-        body_error: ApiError | None = None
-        logged: object = None
+        self.body_error = None
         if self.request.method in ("POST", "DELETE"):
             try:
                 self.body = parse_body(self.request.body)
-                logged = self.body
             except ApiError as exc:
-                body_error = exc
-                logged = self.request.body[:2000].decode("utf-8", "replace")
-        try:
-            self.fault = plan_from_headers(self.request.headers)
-        except FaultSpecError as exc:
-            self.send_error_json(ApiError(400, str(exc)))
+                self.body_error = exc
+        if await self.intercept():
             return
-        if self.fault is None:
-            self.fault = self.standin.faults.take(self.request.path)
-        st = self.standin
-        st.record(self.request.method or "", self.request.path,
-                  {k.lower(): v for k, v in self.request.headers.items()}, logged,
-                  self.fault)  # fmt: skip
-        if await self._apply_request_fault():
-            return
-        if body_error is not None:
-            self.send_error_json(body_error)
+        if self.body_error is not None:
+            self.send_error_json(self.body_error)
 
-    async def _apply_request_fault(self) -> bool:
-        """Apply a fault that ends the request now; ``True`` when the response is done."""
-        plan = self.fault
-        if plan is None:
-            return False
-        if plan.fault is Fault.HTTP_500:
-            self.send_error_json(ApiError(500, RUNNER_TERMINATED))
-            return True
-        if plan.fault is Fault.HTTP_503:
-            self.send_error_json(ApiError(503, BUSY_MESSAGE))
-            return True
-        if self.streams or plan.fault not in _STREAM_FAULTS:
-            return False
-        if plan.fault is Fault.ERROR_MIDSTREAM:
-            self.send_error_json(ApiError(500, MIDSTREAM_ERROR))
-        elif plan.fault is Fault.DROP:
-            self.drop_connection()
-        else:
-            await self.guarded(self.hang())
-            if not self.client_gone:
-                self.finish()
-        return True
+    async def intercept(self) -> bool:
+        """Runs before the request is served; ``True`` when it already answered it."""
+        return False
 
-    def extra_load_seconds(self) -> float | None:
-        """Extra cold-load time requested by a ``slow_load`` fault."""
-        if self.fault is None or self.fault.fault is not Fault.SLOW_LOAD:
-            return None
-        if self.fault.seconds is not None:
-            return self.fault.seconds
-        return self.standin.config.slow_load_seconds
+    async def interrupt(self, emitted: int, stream: bool, *, final: bool = False) -> bool:
+        """Runs before each streamed item and before the last one (``final``).
+
+        ``emitted`` items went out so far; ``True`` when it ended the response itself.
+        """
+        return False
+
+    async def load_model(
+        self, card: ModelCard, options: Mapping[str, object], keep_alive_s: float
+    ) -> Loaded:
+        """Load ``card`` (or reuse it) for this request; release with ``release_model``."""
+        return await self.state.acquire_model(card, options, keep_alive_s)
+
+    def pull_pause(self, lines: int) -> float:
+        """Seconds to wait before each of a pull's ``lines`` progress lines."""
+        return 0.0
 
     def card_or_404(self, name: str) -> ModelCard:
         """The installed model or Ollama's "try pulling it first" 404."""
-        card = self.standin.catalogue.get(name)
+        card = self.state.catalogue.get(name)
         if card is None:
             raise not_found(name)
         return card
@@ -167,8 +135,8 @@ class VersionHandler(ApiHandler):
     """``GET /api/version``."""
 
     def get(self) -> None:
-        """The stand-in's version, marked as such."""
-        self.send_json({"version": self.standin.config.version})
+        """The server's version (suffixed with what is serving, never Ollama's own)."""
+        self.send_json({"version": self.state.config.version})
 
     def head(self) -> None:
         """Headers only."""
@@ -190,7 +158,7 @@ class TagsHandler(ApiHandler):
                 "digest": card.digest,
                 "details": card.details(),
             }
-            for card in self.standin.catalogue.installed()
+            for card in self.state.catalogue.installed()
         ]
         self.send_json({"models": models})
 
@@ -234,19 +202,19 @@ class PsHandler(ApiHandler):
 
     async def get(self) -> None:
         """Expired models are dropped first, so a client never sees a stale entry."""
-        await self.standin.evict_expired()
+        await self.state.evict_expired()
         models: list[object] = [
             {
                 "name": e.card.name,
                 "model": e.card.name,
-                "size": self.standin.memory_bytes(e.card),
+                "size": self.state.memory_bytes(e.card),
                 "digest": e.card.digest,
                 "details": e.card.details(),
                 "expires_at": rfc3339(e.expires_wall()),
-                "size_vram": 0 if e.card.engine != "scripted" else e.card.size_bytes,
+                "size_vram": self.state.engine_for(e.card).vram_bytes(e.card),
                 "context_length": e.context_length,
             }
-            for e in self.standin.residency.entries()
+            for e in self.state.residency.entries()
             if e.ready
         ]
         self.send_json({"models": models})
@@ -261,9 +229,9 @@ class DeleteHandler(ApiHandler):
 
     async def _delete(self) -> None:
         name = model_field(self.body, legacy_name=True)
-        if not self.standin.catalogue.remove(name):
+        if not self.state.catalogue.remove(name):
             raise ApiError(404, f"model '{name}' not found")
-        await self.standin.unload(canonical_name(name))
+        await self.state.unload(canonical_name(name))
         self.finish()
 
 
@@ -281,10 +249,10 @@ class CopyHandler(ApiHandler):
             raise ApiError(400, f'source "{source}" is invalid')
         if not destination.strip():
             raise ApiError(400, f'destination "{destination}" is invalid')
-        card = self.standin.catalogue.get(source)
+        card = self.state.catalogue.get(source)
         if card is None:
             raise ApiError(404, f'model "{source}" not found')
-        self.standin.catalogue.install(card.renamed(destination))
+        self.state.catalogue.install(card.renamed(destination))
         self.finish()
 
 
@@ -300,12 +268,12 @@ class PullHandler(ApiHandler):
     async def _pull(self) -> None:
         name = model_field(self.body, legacy_name=True)
         stream = bool_field(self.body, "stream", True)
-        st = self.standin
+        st = self.state
         card = st.catalogue.remote(name)
         layers = _layers(card) if card else []
         steps = 4
         total_lines = 1 + len(layers) * (steps + 1) + 3
-        pause = st.config.pull_seconds / total_lines
+        pause = self.pull_pause(total_lines)
         lines: list[JsonObject] = [{"status": "pulling manifest"}]
         emitted = 0
         if card is None:
@@ -321,7 +289,7 @@ class PullHandler(ApiHandler):
         if card is not None:
             lines += [{"status": s} for s in ("verifying sha256 digest", "writing manifest")]
         for item in lines:
-            if await self._stream_fault(emitted, stream):
+            if await self.interrupt(emitted, stream):
                 return
             if "error" in item:
                 if stream:
@@ -337,7 +305,7 @@ class PullHandler(ApiHandler):
                 await self.start_stream()
                 await self.send_line(line(item))
             emitted += 1
-        if await self._stream_fault(emitted, stream, final=True):
+        if await self.interrupt(emitted, stream, final=True):
             return
         assert card is not None
         st.catalogue.install(card.renamed(card.name))
@@ -347,9 +315,6 @@ class PullHandler(ApiHandler):
         else:
             self.send_json({"status": "success"})
 
-    async def _stream_fault(self, emitted: int, stream: bool, *, final: bool = False) -> bool:
-        return await apply_stream_fault(self, emitted, stream, final=final)
-
 
 def _layers(card: ModelCard) -> list[tuple[str, int]]:
     """Manifest layers: weights, then template, license and params blobs."""
@@ -358,34 +323,6 @@ def _layers(card: ModelCard) -> list[tuple[str, int]]:
         (f"sha256:{zlib.crc32(f'{card.name}/{i}'.encode()):08x}{card.digest[8:]}", size)
         for i, size in enumerate(sizes)
     ]
-
-
-async def apply_stream_fault(
-    handler: ApiHandler, emitted: int, stream: bool, *, final: bool = False
-) -> bool:
-    """Apply a stream fault once ``after`` items went out; ``True`` when the response ended.
-
-    ``final`` means the response would end now, so a fault whose ``after`` was not reached
-    yet still fires (a fault is armed to be seen).
-    """
-    plan = handler.fault
-    if plan is None or plan.fault not in _STREAM_FAULTS:
-        return False
-    if emitted < plan.after and not final:
-        return False
-    handler.fault = None
-    if plan.fault is Fault.ERROR_MIDSTREAM:
-        if stream:
-            await handler.start_stream()
-            await handler.send_line(line({"error": MIDSTREAM_ERROR}))
-            handler.finish()
-        else:
-            handler.send_error_json(ApiError(500, MIDSTREAM_ERROR))
-    elif plan.fault is Fault.DROP:
-        handler.drop_connection()
-    else:
-        await handler.hang()
-    return True
 
 
 class InferenceHandler(ApiHandler):
@@ -428,7 +365,7 @@ class InferenceHandler(ApiHandler):
         return tuple(out), not out
 
     async def _infer(self) -> None:
-        body, st = self.body, self.standin
+        body, st = self.body, self.state
         requested = model_field(body)
         stream = bool_field(body, "stream", True)
         options = options_field(body)
@@ -465,7 +402,7 @@ class InferenceHandler(ApiHandler):
         except ServerBusy as exc:
             raise ApiError(503, str(exc)) from exc
         try:
-            entry = await st.acquire_model(card, options, keep_alive, self.extra_load_seconds())
+            entry = await self.load_model(card, options, keep_alive)
             try:
                 loaded_at = time.monotonic()
                 if load_only:
@@ -515,7 +452,7 @@ class InferenceHandler(ApiHandler):
         self, card: ModelCard, entry: Loaded, request: GenerationRequest, model: str,
         stream: bool, loaded_at: float,
     ) -> None:  # fmt: skip
-        engine = self.standin.engine_for(card)
+        engine = self.state.engine_for(card)
         content: list[str] = []
         thinking: list[str] = []
         calls: list[ToolCall] = []
@@ -532,7 +469,7 @@ class InferenceHandler(ApiHandler):
                 if isinstance(item, Finish):
                     finish = item
                     break
-                if await apply_stream_fault(self, emitted, stream):
+                if await self.interrupt(emitted, stream):
                     return
                 first_at = first_at or time.monotonic()
                 emitted += 1
@@ -542,7 +479,7 @@ class InferenceHandler(ApiHandler):
                     content.append(item.content)
                     thinking.append(item.thinking)
                     calls.extend(item.tool_calls)
-        if await apply_stream_fault(self, emitted, stream, final=True):
+        if await self.interrupt(emitted, stream, final=True):
             return
         end = time.monotonic()
         first = first_at if first_at is not None else end
@@ -644,7 +581,7 @@ class EmbedHandler(ApiHandler):
         raise ApiError(400, "invalid input type")
 
     async def _embed(self) -> None:
-        body, st = self.body, self.standin
+        body, st = self.body, self.state
         requested = model_field(body)
         inputs = self._inputs()
         options = options_field(body)
@@ -659,7 +596,7 @@ class EmbedHandler(ApiHandler):
         except ServerBusy as exc:
             raise ApiError(503, str(exc)) from exc
         try:
-            entry = await st.acquire_model(card, options, keep_alive, self.extra_load_seconds())
+            entry = await self.load_model(card, options, keep_alive)
             try:
                 loaded_at = time.monotonic()
                 results = await st.engine_for(card).embed(card, inputs) if inputs else []
@@ -701,9 +638,12 @@ def _normalize(vector: list[float], dims: int | None) -> list[float]:
     return [v * scale for v in vector]
 
 
-def api_routes(state: StandinState) -> list[tuple[str, type[BaseHandler], Mapping[str, object]]]:
+Route = tuple[str, type[BaseHandler], Mapping[str, object]]
+
+
+def api_routes(state: ServerState) -> list[Route]:
     """The route table for Ollama's endpoints."""
-    kwargs = {"standin": state}
+    kwargs = {"state": state}
     return [
         (r"/", RootHandler, kwargs),
         (r"/api/version", VersionHandler, kwargs),

@@ -1,0 +1,117 @@
+"""``ddf.ollama``: the pandas batch, partition by partition, lazily.
+
+Everything that can be wrong with the call is found while the graph is built:
+the pandas batch runs once on the frame's empty ``_meta``, which validates the
+template against the columns, the schema, the options and the column names,
+sends nothing, and returns exactly the columns and dtypes every partition will
+return, so ``meta`` can never drift from the real result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+import dask.dataframe as dd
+import pandas as pd
+from dask.dataframe.extensions import register_dataframe_accessor
+from distributed import get_client
+
+from ..batch import batch, embed_column
+from ..batch.api import Template
+from ..batch.checkpoint import is_url
+from ..domain import InvalidInputError
+from ..request_builder import resolve_model
+from ..runtime import Runtime, get_runtime
+from .job import Kind, PartitionJob, run_partition
+from .leases import ClusterLeases
+
+
+@register_dataframe_accessor("ollama")  # type: ignore[no-untyped-call]
+class DaskOllamaAccessor:
+    """``ddf.ollama.chat("Classify: {text}")``; the same arguments as ``df.ollama``.
+
+    ``concurrency`` bounds requests in flight at the host across the whole
+    cluster (default: the slots this kernel knows the server has).
+    ``checkpoint`` is a folder (or an fsspec URL such as ``s3://bucket/run``)
+    that every worker can reach; each partition keeps its finished rows there,
+    so running the same call again sends none of them.
+    """
+
+    def __init__(self, frame: dd.DataFrame) -> None:
+        self._frame = frame
+
+    def chat(self, template: Template, **kwargs: Any) -> dd.DataFrame:
+        """One ``/api/chat`` request per row; arguments as ``ollama_nb.batch``."""
+        return self._rows("chat", template, kwargs)
+
+    def generate(self, template: Template, **kwargs: Any) -> dd.DataFrame:
+        """One ``/api/generate`` request per row; arguments as ``ollama_nb.batch``."""
+        return self._rows("generate", template, kwargs)
+
+    def embed(self, column: Hashable, **kwargs: Any) -> dd.DataFrame:
+        """A vector per row of ``column``; arguments as ``df.ollama.embed``."""
+        return self._rows("embed", column, kwargs)
+
+    def _rows(self, kind: Kind, what: Any, kwargs: dict[str, Any]) -> dd.DataFrame:
+        runtime = get_runtime()
+        if "progress" in kwargs:
+            raise InvalidInputError(
+                "progress= does not apply to a Dask frame: Dask shows partitions, not rows.",
+                hint="Use distributed.progress(result.persist()) or the Dask dashboard.",
+            )
+        arguments = dict(kwargs)
+        arguments["model"] = resolve_model(arguments.get("model"), runtime.settings).value
+        checkpoint = arguments.pop("checkpoint", None)
+        if checkpoint is not None and not isinstance(checkpoint, str):
+            checkpoint = str(checkpoint)
+        if checkpoint is not None and kind == "embed":
+            raise InvalidInputError(
+                "checkpoint= is for chat and generate; embeddings are cheap to redo."
+            )
+        if checkpoint is not None and not is_url(checkpoint) and checkpoint.endswith(".sqlite"):
+            raise InvalidInputError(
+                f"checkpoint={checkpoint!r} looks like a file; a Dask batch needs a folder.",
+                hint="Give a folder (or an fsspec URL): each partition keeps its own file there.",
+            )
+        meta = _meta(self._frame._meta, kind, what, arguments)
+        leases = _cluster_leases(runtime, arguments.get("concurrency"))
+        settings = runtime.settings.model_dump()
+        if leases is not None:
+            settings["parallel"] = leases.slots
+        job = PartitionJob(
+            kind=kind,
+            what=what,
+            arguments=arguments,
+            settings=settings,
+            leases=leases,
+            checkpoint=checkpoint,
+        )
+        lazy: dd.DataFrame = self._frame.map_partitions(run_partition, job, meta=meta)  # type: ignore[no-untyped-call]
+        return lazy
+
+
+def _meta(empty: pd.DataFrame, kind: Kind, what: Any, arguments: dict[str, Any]) -> pd.DataFrame:
+    """The result's empty frame, from the real pandas batch on zero rows (which sends nothing)."""
+    if kind == "embed":
+        return embed_column(empty, what, progress=False, **arguments)
+    return batch(empty, what, kind=kind, progress=False, **arguments)
+
+
+def _cluster_leases(runtime: Runtime, concurrency: object) -> ClusterLeases | None:
+    """The host's cluster-wide bound when a distributed client is active, else none needed.
+
+    Without a distributed client the partitions run as threads of this kernel,
+    all through this runtime's own gate, which already bounds them.
+    """
+    try:
+        get_client()
+    except ValueError:
+        return None
+    if concurrency is None:
+        slots = runtime.gate.stats().limit
+    elif isinstance(concurrency, int) and not isinstance(concurrency, bool) and concurrency >= 1:
+        slots = concurrency
+    else:
+        raise InvalidInputError(f"concurrency must be a whole number >= 1, got {concurrency!r}.")
+    return ClusterLeases(host=runtime.settings.ollama_host.base_url, slots=slots)

@@ -1,0 +1,72 @@
+"""A cluster-wide bound on requests in flight at one Ollama host.
+
+Every worker process has its own runtime and its own gate, so on their own
+eight workers would send eight times what the server can run. Each request
+therefore first takes a lease on a ``distributed.Semaphore`` named after the
+host, held on the scheduler, then its local slot. The scheduler is the one
+place every worker already talks to, its semaphore needs no extra service, and
+a worker that dies loses its leases after the lock lease timeout instead of
+holding them forever.
+
+A semaphore's size is fixed when it is created, so the name carries the size
+(``ollama_nb:<host>:<slots>``): a new slot count is a new semaphore, and two
+computes that agree on the slots share one bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from distributed import Semaphore
+
+from ..application.ports import Lane
+from ..infrastructure.clock import SystemClock
+from ..infrastructure.gate import SlotGate
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterLeases:
+    """Which semaphore bounds a host, and how many leases it has; picklable, sent to workers."""
+
+    host: str
+    slots: int
+
+    @property
+    def name(self) -> str:
+        return f"ollama_nb:{self.host}:{self.slots}"
+
+
+class LeasedGate(SlotGate):
+    """A worker's gate whose every slot also holds a lease on the host's cluster semaphore.
+
+    The local limit equals the cluster bound, so a worker may use every lease
+    when the others are idle; the semaphore is what keeps the sum in bounds.
+    """
+
+    def __init__(self, leases: ClusterLeases, *, vision_limit: int = 1) -> None:
+        super().__init__(SystemClock(), limit=leases.slots, vision_limit=vision_limit)
+        self.leases = leases
+        self._semaphore = Semaphore(max_leases=leases.slots, name=leases.name)  # type: ignore[no-untyped-call]
+
+    @asynccontextmanager
+    async def slot(self, lane: Lane) -> AsyncIterator[float]:
+        loop = asyncio.get_running_loop()
+        taking = loop.run_in_executor(None, self._semaphore.acquire)
+        try:
+            await asyncio.shield(taking)
+        except asyncio.CancelledError:
+            # The lease may still be granted after we stopped waiting: give it back then.
+            taking.add_done_callback(self._give_back_if_granted)
+            raise
+        try:
+            async with super().slot(lane) as waited:
+                yield waited
+        finally:
+            await asyncio.shield(loop.run_in_executor(None, self._semaphore.release))
+
+    def _give_back_if_granted(self, taking: asyncio.Future[bool]) -> None:
+        if not taking.cancelled() and taking.exception() is None and taking.result():
+            asyncio.get_running_loop().run_in_executor(None, self._semaphore.release)

@@ -1,0 +1,56 @@
+"""A two-process LocalCluster and a runtime pointed at the stand-in, for Dask batch tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dask
+import pytest
+from distributed import Client, LocalCluster
+
+import ollama_nb.dask  # noqa: F401  (registers ddf.ollama)
+from ollama_nb.runtime import Runtime, set_runtime
+from ollama_nb.settings import load_settings
+from ollama_nb.testing import StandinHandle
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[LocalCluster]:
+    # A killed worker's leases return after the lease timeout (30 s by default).
+    with (
+        dask.config.set({"distributed.scheduler.locks.lease-timeout": "3s"}),
+        LocalCluster(
+            n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None
+        ) as local,
+    ):
+        yield local
+
+
+@pytest.fixture
+def client(cluster: LocalCluster) -> Iterator[Client]:
+    with Client(cluster) as connected:
+        yield connected
+
+
+def make_runtime(url: str, data_dir: Path) -> Runtime:
+    return Runtime(
+        load_settings(
+            host=url,
+            data_dir=data_dir,
+            request_log=False,
+            retry_backoff_s=0.0,
+            default_model="llama3.2",
+        )
+    )
+
+
+@pytest.fixture
+def runtime(ollama_standin: StandinHandle, tmp_path: Path) -> Iterator[Runtime]:
+    rt = make_runtime(ollama_standin.url, tmp_path / "data")
+    previous = set_runtime(rt)
+    try:
+        yield rt
+    finally:
+        set_runtime(previous)
+        rt.close()
