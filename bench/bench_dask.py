@@ -141,7 +141,7 @@ def throughput(args: argparse.Namespace, urls: Sequence[str], ideal: float) -> l
     out = []
     for workers in args.workers:
         with (
-            LocalCluster(n_workers=workers, threads_per_worker=2, dashboard_address=None) as cl,
+            LocalCluster(n_workers=workers, threads_per_worker=2, dashboard_address=":0") as cl,
             Client(cl) as client,
         ):
             client.run(lambda: None)  # workers up before the clock starts
@@ -177,7 +177,7 @@ def killed_worker(args: argparse.Namespace, urls: Sequence[str]) -> list[str]:
     for url in urls:
         reset(url)
     with (
-        LocalCluster(n_workers=2, threads_per_worker=2, dashboard_address=None) as cl,
+        LocalCluster(n_workers=2, threads_per_worker=2, dashboard_address=":0") as cl,
         Client(cl) as client,
     ):
         future = client.compute(texts(rows, 8).ollama.chat("Label: {text}", checkpoint=str(folder)))
@@ -234,7 +234,7 @@ def memory(args: argparse.Namespace) -> list[list[str]]:
     with (
         standin(1, 0.0) as url,
         use_pool([url], folder / "data"),
-        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cl,
+        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cl,
         Client(cl) as client,
     ):
         base = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)

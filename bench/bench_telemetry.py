@@ -1,22 +1,38 @@
-"""Does collecting metrics slow requests? Two measurements in one run.
+"""What collecting metrics costs a request. Two measurements in one run.
 
 1. ``record()`` cost per event on the caller's thread: the metrics store (which only
-   enqueues) next to the core's in-memory ``RecentEvents`` and JSON request log.
-2. End-to-end ``ollama_nb.chat`` latency against the stand-in with and without the
-   store attached, interleaved (A, B, A, B, ...) so load on the machine hits both alike.
+   queues) next to the core's in-memory ``RecentEvents`` and JSON request log.
+2. ``ollama_nb.chat()`` from the main thread against a stand-in in its own process,
+   through three runtimes built the same way except for what they keep:
 
-    python bench/bench_telemetry.py [--events 20000] [--requests 150]
+   - telemetry detached: ``Runtime(telemetry=False)`` with the request log off, so
+     only the in-memory feed the widgets read sees the event;
+   - request log only: the JSON line per request, no SQLite store;
+   - everything on (the default): request log, SQLite store and history.
 
-Prints medians and ratios; nothing is asserted (timings belong here, not in tests).
+   Calls run in blocks of back-to-back requests per runtime, rotating, so the work a
+   call leaves to the store's writer thread lands in its own runtime's figures.
+
+    python bench/bench_telemetry.py [--events 20000] [--rounds 30]
+
+Prints medians, p95, CPU time and ratios; nothing is asserted (timings belong here,
+not in tests).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import statistics
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _standin_process import standin_process
 
 import ollama_nb
 from ollama_nb.domain import RequestEvent, Timings
@@ -24,7 +40,9 @@ from ollama_nb.infrastructure.event_sinks import JsonRequestLog, RecentEvents
 from ollama_nb.runtime import Runtime, set_runtime
 from ollama_nb.settings import load_settings
 from ollama_nb.telemetry import TelemetryStore
-from ollama_nb.testing.standin import StandinConfig, StandinServer
+
+#: Back-to-back calls per runtime before the next one's turn.
+BLOCK = 10
 
 
 def _event(n: int) -> RequestEvent:
@@ -63,7 +81,7 @@ def bench_record(count: int, folder: Path) -> list[tuple[str, float]]:
     try:
         return [
             ("RecentEvents (in memory)", record_cost(RecentEvents(maxlen=count), events)),
-            ("JsonRequestLog (queue + thread)", record_cost(log, events)),
+            ("JsonRequestLog (append + flush)", record_cost(log, events)),
             ("TelemetryStore (queue + thread)", record_cost(store, events)),
         ]
     finally:
@@ -71,40 +89,72 @@ def bench_record(count: int, folder: Path) -> list[tuple[str, float]]:
         log.close()
 
 
-def bench_requests(count: int, folder: Path) -> dict[str, list[float]]:
-    server = StandinServer(StandinConfig()).start()
-    runtime = Runtime(
-        load_settings(host=server.url, data_dir=folder, request_log=False, retry_attempts=0)
-    )
-    previous = set_runtime(runtime)
-    timings: dict[str, list[float]] = {"without store": [], "with store": []}
+def bench_requests(
+    url: str, rounds: int, folder: Path
+) -> tuple[dict[str, list[float]], dict[str, list[float]], int]:
+    def runtime(name: str, *, request_log: bool, telemetry: bool) -> Runtime:
+        settings = load_settings(
+            host=url, data_dir=folder / name, request_log=request_log, retry_attempts=0
+        )
+        return Runtime(settings, telemetry=telemetry)
+
+    runtimes = {
+        "telemetry detached": runtime("detached", request_log=False, telemetry=False),
+        "request log only": runtime("log", request_log=True, telemetry=False),
+        "everything on (default)": runtime("default", request_log=True, telemetry=True),
+    }
+    wall: dict[str, list[float]] = {name: [] for name in runtimes}
+    cpu: dict[str, list[float]] = {name: [] for name in runtimes}
+    previous = set_runtime(None)
+    n = 0
+
+    def ask() -> None:
+        nonlocal n
+        n += 1
+        ollama_nb.chat(f"question {n}", model="llama3.2")
+
     try:
-        store = TelemetryStore(folder / "metrics.sqlite")
-        for _ in range(10):  # warm the connection pool and the model
-            ollama_nb.chat("warm up", model="llama3.2")
-        for n in range(2 * count):
-            attached = n % 2 == 1
-            remove = runtime.add_sink(store) if attached else None
-            start = time.perf_counter()
-            ollama_nb.chat(f"question {n}", model="llama3.2")
-            elapsed = time.perf_counter() - start
-            if remove is not None:
-                remove()
-            timings["with store" if attached else "without store"].append(elapsed)
-        store.close()
+        for rt in runtimes.values():  # warm each runtime's pool, loop and store
+            set_runtime(rt)
+            for _ in range(20):
+                ask()
+        names = list(runtimes)
+        for round_no in range(rounds):
+            shift = round_no % len(names)
+            for name in names[shift:] + names[:shift]:
+                set_runtime(runtimes[name])
+                for _ in range(BLOCK):
+                    start, used = time.perf_counter(), time.process_time()
+                    ask()
+                    wall[name].append(time.perf_counter() - start)
+                    cpu[name].append(time.process_time() - used)
+        stored = runtimes["everything on (default)"]
+        rows = len(ollama_nb.metrics(runtime=stored))
     finally:
         set_runtime(previous)
-        runtime.close()
-        server.stop()
-    return timings
+        for rt in runtimes.values():
+            rt.close()
+    return wall, cpu, rows
+
+
+def _row(name: str, values: list[float], cpu: list[float], base: Callable[[], float]) -> str:
+    median = statistics.median(values)
+    p95 = sorted(values)[math.ceil(len(values) * 0.95) - 1]  # nearest rank
+    return (
+        f"{name:<26}{median * 1e3:>10.3f}{p95 * 1e3:>8.3f}"
+        f"{statistics.fmean(cpu) * 1e3:>8.3f}{median / base():>12.3f}x"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000)
-    parser.add_argument("--requests", type=int, default=150)
+    parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"load average before: {load}, {os.cpu_count()} CPUs")
+    print()
+    with tempfile.TemporaryDirectory() as tmp, standin_process() as url:
         folder = Path(tmp)
         costs = bench_record(args.events, folder)
         print(f"record() cost per event, median of 5 rounds of {args.events} events")
@@ -112,15 +162,18 @@ def main() -> None:
         for name, ns in costs:
             print(f"{name:<34}{ns:>10.0f}{ns / 1000:>10.2f}")
 
-        timings = bench_requests(args.requests, folder / "e2e")
-        base = statistics.median(timings["without store"])
-        print()
-        print(f"ollama_nb.chat against the stand-in, {args.requests} requests each, interleaved")
-        print(f"{'':<16}{'median ms':>11}{'p95 ms':>9}{'vs without':>12}")
-        for name, values in timings.items():
-            median = statistics.median(values)
-            p95 = statistics.quantiles(values, n=20)[-1]
-            print(f"{name:<16}{median * 1000:>11.2f}{p95 * 1000:>9.2f}{median / base:>11.3f}x")
+        wall, cpu, rows = bench_requests(url, args.rounds, folder / "e2e")
+    print()
+    print(
+        f"ollama_nb.chat() from the main thread, {args.rounds} rounds of {BLOCK} back-to-back "
+        f"calls per runtime ({rows} rows reached the SQLite store)"
+    )
+    print(f"{'runtime':<26}{'median ms':>10}{'p95 ms':>8}{'CPU ms':>8}{'vs detached':>13}")
+    detached = statistics.median(wall["telemetry detached"])
+    for name, values in wall.items():
+        print(_row(name, values, cpu[name], lambda: detached))
+    print()
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

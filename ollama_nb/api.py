@@ -27,6 +27,7 @@ from .domain import (
     RunningModel,
 )
 from .domain.images import PreparedImage
+from .image_reference import resolve_image
 from .request_builder import Messages, RequestArguments, RequestBuilder, resolve_model
 from .runtime import Runtime, get_runtime
 
@@ -49,7 +50,7 @@ def prepare(images: Sequence[object] | None) -> list[PreparedImage]:
         return [image for image in images if isinstance(image, PreparedImage)]
     from .vision import prepare_images
 
-    return prepare_images(list(images))
+    return prepare_images([resolve_image(i) if isinstance(i, str) else i for i in images])
 
 
 def chat_request(
@@ -84,8 +85,6 @@ async def _complete_with_hints(
     image_bytes_saved: int = 0,
 ) -> ChatResult:
     try:
-        if request.image_count:
-            await _require_vision(ports, request.model)
         return await use_cases.complete(
             ports,
             request,
@@ -95,19 +94,6 @@ async def _complete_with_hints(
         )
     except ModelNotFoundError as exc:
         raise await use_cases.with_suggestions(ports, exc) from None
-
-
-#: (host, model) pairs whose /api/show said they accept images; asked once per process.
-_vision_models: set[tuple[str, str]] = set()
-
-
-async def _require_vision(ports: use_cases.Ports, model: ModelName) -> None:
-    """Refuse images for a text-only model before uploading them, naming ones that can see."""
-    key = (ports.gateway.host, model.canonical)
-    if key in _vision_models:
-        return
-    await use_cases.require_capability(ports, model, "vision")
-    _vision_models.add(key)
 
 
 def chat(
@@ -199,22 +185,29 @@ def stream_chat(prompt: Messages, *, model: str | None = None, **kwargs: Any) ->
 def embed(
     texts: str | Sequence[str], *, model: str | None = None, dimensions: int | None = None
 ) -> EmbedResult:
+    """One vector per text (``/api/embed``); ``dimensions`` truncates them where the model allows."""
     runtime = get_runtime()
-    request = EmbedRequest(
+    request = _embed_request(texts, model, dimensions, runtime)
+    return runtime.run(lambda ports: use_cases.embed(ports, request))
+
+
+async def aembed(
+    texts: str | Sequence[str], *, model: str | None = None, dimensions: int | None = None
+) -> EmbedResult:
+    """``embed`` for async cells."""
+    runtime = get_runtime()
+    request = _embed_request(texts, model, dimensions, runtime)
+    return await runtime.arun(lambda ports: use_cases.embed(ports, request))
+
+
+def _embed_request(
+    texts: str | Sequence[str], model: str | None, dimensions: int | None, runtime: Runtime
+) -> EmbedRequest:
+    return EmbedRequest(
         model=resolve_model(model, runtime.settings),
         inputs=(texts,) if isinstance(texts, str) else tuple(texts),
         dimensions=dimensions,
     )
-    return runtime.run(lambda ports: use_cases.embed(ports, request))
-
-
-async def aembed(texts: str | Sequence[str], *, model: str | None = None) -> EmbedResult:
-    runtime = get_runtime()
-    request = EmbedRequest(
-        model=resolve_model(model, runtime.settings),
-        inputs=(texts,) if isinstance(texts, str) else tuple(texts),
-    )
-    return await runtime.arun(lambda ports: use_cases.embed(ports, request))
 
 
 def models() -> list[ModelSummary]:

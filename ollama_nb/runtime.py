@@ -44,7 +44,16 @@ _CONNECTION_SETTINGS = frozenset(
 
 
 class Runtime:
-    def __init__(self, settings: Settings | None = None, *, clock: Clock | None = None) -> None:
+    """``telemetry=False`` builds a runtime that keeps no metrics file: for a process
+    that must not write one, and for measuring what the store costs."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        clock: Clock | None = None,
+        telemetry: bool = True,
+    ) -> None:
         self._settings = settings or load_settings()
         self.clock: Clock = clock or SystemClock()
         self.loop = LoopThread()
@@ -57,7 +66,9 @@ class Runtime:
             limit=self._settings.effective_parallel,
             vision_limit=self._settings.vision_parallel,
         )
-        self._telemetry_attached = False
+        self._telemetry = telemetry
+        self._telemetry_attached = not telemetry
+        self._confirmed_capabilities: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
 
     # --- settings ----------------------------------------------------------------
@@ -76,7 +87,7 @@ class Runtime:
         if (old.request_log, old.data_dir) != (new.request_log, new.data_dir):
             self._close_request_log()
         if old.data_dir != new.data_dir or old.history != new.history:
-            self._telemetry_attached = False
+            self._telemetry_attached = not self._telemetry
         return new
 
     # --- adapters ------------------------------------------------------------------
@@ -133,6 +144,7 @@ class Runtime:
             clock=self.clock,
             project=self._settings.project,
             keep_history=self._settings.history,
+            confirmed_capabilities=self._confirmed_capabilities,
         )
 
     def gate_stats(self) -> GateStats:

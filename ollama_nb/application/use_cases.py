@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-import uuid
+import random
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from ..domain import (
@@ -23,6 +23,7 @@ from ..domain import (
     EmbedRequest,
     EmbedResult,
     GenerateRequest,
+    InvalidInputError,
     ModelInfo,
     ModelName,
     ModelNotFoundError,
@@ -49,10 +50,17 @@ class Ports:
     clock: Clock
     project: str | None = None
     keep_history: bool = True
+    #: (host, model, capability) triples ``/api/show`` confirmed; the composition root
+    #: passes one set per process so a batch asks once per model, not once per row.
+    confirmed_capabilities: set[tuple[str, str, str]] = field(default_factory=set)
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex[:12]
+    """12 hex digits naming a request in logs; unique enough, not a secret.
+
+    ``uuid4`` reads ``os.urandom`` (a system call) for bits we then mostly drop.
+    """
+    return f"{random.getrandbits(48):012x}"
 
 
 def _kind_and_lane(request: ChatRequest | GenerateRequest) -> tuple[RequestKind, Lane]:
@@ -82,6 +90,7 @@ async def stream_reply(
     an interruption (task cancelled, consumer stopped) is recorded as such and the
     text stays in ``accumulator`` for the caller to show.
     """
+    await check_capabilities(ports, request)
     kind, lane = _kind_and_lane(request)
     acc = accumulator or ReplyAccumulator(model=request.model.value)
     acc.request_id = acc.request_id or new_request_id()
@@ -289,26 +298,53 @@ async def with_suggestions(ports: Ports, error: ModelNotFoundError) -> ModelNotF
 CapabilityCheck = Literal["vision", "tools", "thinking", "embedding", "completion"]
 
 
-async def require_capability(ports: Ports, model: ModelName, capability: CapabilityCheck) -> None:
-    """Fail before sending when the model cannot do what the request needs."""
-    info = await ports.gateway.show(model)
-    if info.capabilities and capability not in info.capabilities:
-        from ..domain import InvalidInputError
+def needed_capabilities(request: ChatRequest | GenerateRequest) -> list[CapabilityCheck]:
+    """What the model must support for this request: images, thinking, tools."""
+    needs: list[CapabilityCheck] = []
+    if request.image_count:
+        needs.append("vision")
+    if request.think is not None and request.think is not False:
+        needs.append("thinking")
+    if isinstance(request, ChatRequest) and request.tools:
+        needs.append("tools")
+    return needs
 
-        others: list[str] = []
-        if capability == "vision":
-            summaries = await ports.gateway.list_models()
-            infos = await asyncio.gather(
-                *(ports.gateway.show(ModelName(s.name)) for s in summaries), return_exceptions=True
-            )
-            others = [
-                s.name
-                for s, i in zip(summaries, infos, strict=True)
-                if isinstance(i, ModelInfo) and i.supports("vision")
-            ]
-        hint = f"Installed models that can: {', '.join(others)}." if others else None
-        raise InvalidInputError(
-            f"Model {model.value!r} does not support {capability} "
-            f"(it can: {', '.join(info.capabilities)}).",
-            hint=hint,
-        )
+
+async def check_capabilities(ports: Ports, request: ChatRequest | GenerateRequest) -> None:
+    """The one check every surface gets (``stream_reply`` runs it before sending)."""
+    for capability in needed_capabilities(request):
+        await require_capability(ports, request.model, capability)
+
+
+async def require_capability(ports: Ports, model: ModelName, capability: CapabilityCheck) -> None:
+    """Fail before sending when the model cannot do what the request needs.
+
+    The error names the installed models that can. A server that reports no
+    capabilities (older Ollama) is trusted, and a confirmed answer is remembered.
+    """
+    key = (ports.gateway.host, model.canonical, capability)
+    if key in ports.confirmed_capabilities:
+        return
+    info = await ports.gateway.show(model)
+    if not info.capabilities or capability in info.capabilities:
+        ports.confirmed_capabilities.add(key)
+        return
+    summaries = await ports.gateway.list_models()
+    infos = await asyncio.gather(
+        *(ports.gateway.show(ModelName(s.name)) for s in summaries), return_exceptions=True
+    )
+    others = [
+        s.name
+        for s, i in zip(summaries, infos, strict=True)
+        if isinstance(i, ModelInfo) and i.supports(capability)
+    ]
+    hint = (
+        f"Installed models that can: {', '.join(others)}."
+        if others
+        else f"No installed model supports {capability}; pull one with `%ollama pull NAME`."
+    )
+    raise InvalidInputError(
+        f"Model {model.value!r} does not support {capability} "
+        f"(it can: {', '.join(info.capabilities)}).",
+        hint=hint,
+    )

@@ -8,7 +8,6 @@ a thousand failed rows.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -19,7 +18,7 @@ from ..request_builder import RequestBuilder, UserOptions
 from ..runtime import Runtime, get_runtime
 from .arguments import keyword_form
 from .checkpoint import open_checkpoint
-from .driver import run_awaiting, run_blocking
+from .driver import Ended, run_awaiting, run_blocking
 from .progress import Progress
 from .results import META_COLUMNS
 from .runner import BatchRun, BatchSpec
@@ -75,15 +74,8 @@ def batch(df: pd.DataFrame, template: Template, args: BatchArgs) -> pd.DataFrame
     """
     runtime = get_runtime()
     run = BatchRun(df, _spec(df, template, args, runtime))
-    bar = Progress(
-        len(df), enabled=args.progress, description=f"{args.kind} {run.spec.model.value}"
-    )
-    started = time.monotonic()
-    try:
-        interrupted = run_blocking(runtime.loop, run.run(runtime.ports), lambda: _show(bar, run))
-    finally:
-        bar.close()
-    return _finish(run, interrupted, time.monotonic() - started, args)
+    ended = run_blocking(runtime.loop, run.run(runtime.ports), _bar(run, args), run.counts)
+    return _finish(run, ended, args)
 
 
 @keyword_form(BatchArgs)
@@ -91,32 +83,24 @@ async def abatch(df: pd.DataFrame, template: Template, args: BatchArgs) -> pd.Da
     """``batch`` for async cells: ``result = await ollama_nb.abatch(df, ...)``."""
     runtime = get_runtime()
     run = BatchRun(df, _spec(df, template, args, runtime))
-    bar = Progress(
-        len(df), enabled=args.progress, description=f"{args.kind} {run.spec.model.value}"
+    ended = await run_awaiting(runtime.loop, run.run(runtime.ports), _bar(run, args), run.counts)
+    return _finish(run, ended, args)
+
+
+def _bar(run: BatchRun, args: BatchArgs) -> Progress:
+    return Progress(
+        len(run.frame), enabled=args.progress, description=f"{args.kind} {run.spec.model.value}"
     )
-    started = time.monotonic()
-    try:
-        interrupted = await run_awaiting(
-            runtime.loop, run.run(runtime.ports), lambda: _show(bar, run)
-        )
-    finally:
-        bar.close()
-    return _finish(run, interrupted, time.monotonic() - started, args)
 
 
-def _show(bar: Progress, run: BatchRun) -> None:
-    r = run.results
-    bar.update(r.finished, r.failed, r.eval_token_total)
-
-
-def _finish(run: BatchRun, interrupted: bool, wall_s: float, args: BatchArgs) -> pd.DataFrame:
+def _finish(run: BatchRun, ended: Ended, args: BatchArgs) -> pd.DataFrame:
     results = run.results
-    stopped = "interrupted" if interrupted else run.stopped
-    if run.fatal is not None and results.ok + results.cached == 0 and not interrupted:
+    stopped = "interrupted" if ended.interrupted else run.stopped
+    if run.fatal is not None and results.ok + results.cached == 0 and not ended.interrupted:
         raise run.fatal
     if stopped is not None:
         results.mark_unfinished(stopped)
-    summary = results.summary(wall_s, stopped)
+    summary = results.summary(ended.wall_s, stopped)
     frame = results.to_frame(run.frame, args.prefix)
     frame.attrs[SUMMARY_KEY] = summary.as_dict()
     if args.progress:

@@ -9,21 +9,20 @@ carry on. Missing texts get no vector (and say so) instead of an empty string's.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ..application import use_cases
 from ..domain import EmbedRequest, InvalidInputError, ModelName, OllamaNbError
-from ..infrastructure.resilience import RetryPolicy
 from ..request_builder import resolve_model
 from ..runtime import Runtime, get_runtime
 from .arguments import keyword_form
-from .driver import run_awaiting, run_blocking
+from .driver import Ended, run_awaiting, run_blocking
 from .progress import Progress
 from .results import BatchSummary, attach
-from .runner import FATAL_ERRORS, PERMANENT_ERRORS
+from .retries import RowFailedError, RowRetries
 from .template import is_missing
 
 if TYPE_CHECKING:
@@ -53,7 +52,7 @@ class EmbedRun:
         self.batch_size = batch_size
         self.concurrency = concurrency
         self.retries = retries
-        self._policy = RetryPolicy(retries, backoff_s, max(backoff_s * 16, 0.01))
+        self._retries = RowRetries(retries, backoff_s)
         n = len(frame)
         self.vectors: list[np.ndarray[Any, Any] | None] = [None] * n
         self.errors: list[str | None] = [None] * n
@@ -84,6 +83,10 @@ class EmbedRun:
     def finished(self) -> int:
         return self.ok + self.failed + self.skipped
 
+    def counts(self) -> tuple[int, int, int]:
+        """Rows finished and failed for the progress bar (embeddings generate no tokens)."""
+        return self.finished, self.failed, 0
+
     async def run(self, ports: use_cases.Ports) -> None:
         async with asyncio.TaskGroup() as group:
             for _ in range(self.concurrency):
@@ -98,24 +101,17 @@ class EmbedRun:
             request = EmbedRequest(
                 model=self.model, inputs=tuple(t for _, t in group), dimensions=self.dimensions
             )
-            attempt = 0
-            while True:
-                try:
-                    result = await use_cases.embed(ports, request)
-                    break
-                except OllamaNbError as exc:
-                    fatal = isinstance(exc, FATAL_ERRORS)
-                    if fatal or isinstance(exc, PERMANENT_ERRORS) or attempt >= self.retries:
-                        for pos, _ in group:
-                            self.errors[pos] = str(exc)
-                        self.failed += len(group)
-                        if fatal and self.stopped is None:
-                            self.stopped, self.fatal = exc.message, exc
-                        result = None
-                        break
-                    await asyncio.sleep(self._policy.delay(attempt))
-                    attempt += 1
-            if result is None:
+            try:
+                result = await self._retries.send(
+                    partial(use_cases.embed, ports, request),
+                    stopping=lambda: self.stopped is not None,
+                )
+            except RowFailedError as failed:
+                for pos, _ in group:
+                    self.errors[pos] = str(failed)
+                self.failed += len(group)
+                if failed.fatal and self.stopped is None:
+                    self.stopped, self.fatal = failed.error.message, failed.error
                 continue
             self.tokens += result.timings.prompt_eval_count
             for (pos, _), vector in zip(group, result.embeddings, strict=True):
@@ -184,13 +180,11 @@ def _build(df: pd.DataFrame, column: Hashable, args: EmbedArgs, runtime: Runtime
     )
 
 
-def _finish(
-    run: EmbedRun, interrupted: bool, wall_s: float, output: str, verbose: bool
-) -> pd.DataFrame:
+def _finish(run: EmbedRun, ended: Ended, args: EmbedArgs) -> pd.DataFrame:
     import numpy as np
 
-    stopped = "interrupted" if interrupted else run.stopped
-    if run.fatal is not None and run.ok == 0 and not interrupted:
+    stopped = "interrupted" if ended.interrupted else run.stopped
+    if run.fatal is not None and run.ok == 0 and not ended.interrupted:
         raise run.fatal
     if stopped is not None:
         for pos, (vector, error) in enumerate(zip(run.vectors, run.errors, strict=True)):
@@ -203,11 +197,11 @@ def _finish(
 
     frame = attach(
         run.frame,
-        {output: vectors, f"{output}_error": pd.array(run.errors, dtype="str")},
+        {args.output: vectors, f"{args.output}_error": pd.array(run.errors, dtype="str")},
     )
-    summary = run.summary(wall_s, stopped)
+    summary = run.summary(ended.wall_s, stopped)
     frame.attrs[SUMMARY_KEY] = summary.as_dict()
-    if verbose:
+    if args.progress:
         print(summary.line())
     return frame
 
@@ -217,15 +211,8 @@ def embed_column(df: pd.DataFrame, column: Hashable, args: EmbedArgs) -> pd.Data
     """``df`` plus ``output`` (a float32 vector per row) and ``{output}_error``."""
     runtime = get_runtime()
     run = _build(df, column, args, runtime)
-    bar = Progress(len(df), enabled=args.progress, description=f"embed {run.model.value}")
-    started = time.monotonic()
-    try:
-        interrupted = run_blocking(
-            runtime.loop, run.run(runtime.ports), lambda: bar.update(run.finished, run.failed, 0)
-        )
-    finally:
-        bar.close()
-    return _finish(run, interrupted, time.monotonic() - started, args.output, args.progress)
+    ended = run_blocking(runtime.loop, run.run(runtime.ports), _bar(run, args), run.counts)
+    return _finish(run, ended, args)
 
 
 @keyword_form(EmbedArgs)
@@ -233,12 +220,9 @@ async def aembed_column(df: pd.DataFrame, column: Hashable, args: EmbedArgs) -> 
     """``embed_column`` for async cells."""
     runtime = get_runtime()
     run = _build(df, column, args, runtime)
-    bar = Progress(len(df), enabled=args.progress, description=f"embed {run.model.value}")
-    started = time.monotonic()
-    try:
-        interrupted = await run_awaiting(
-            runtime.loop, run.run(runtime.ports), lambda: bar.update(run.finished, run.failed, 0)
-        )
-    finally:
-        bar.close()
-    return _finish(run, interrupted, time.monotonic() - started, args.output, args.progress)
+    ended = await run_awaiting(runtime.loop, run.run(runtime.ports), _bar(run, args), run.counts)
+    return _finish(run, ended, args)
+
+
+def _bar(run: EmbedRun, args: EmbedArgs) -> Progress:
+    return Progress(len(run.frame), enabled=args.progress, description=f"embed {run.model.value}")

@@ -19,18 +19,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..application import use_cases
 from ..application.reply_schema import ReplyColumns
 from ..domain import (
-    BadRequestError,
     ChatRequest,
     ChatResult,
     GenerateRequest,
-    HostNotAllowedError,
     InvalidInputError,
     ModelName,
-    ModelNotFoundError,
     OllamaNbError,
-    ServerUnavailableError,
 )
-from ..infrastructure.resilience import RetryPolicy
 from ..request_builder import RequestBuilder
 from .checkpoint import (
     Checkpoint,
@@ -40,19 +35,12 @@ from .checkpoint import (
     row_key,
 )
 from .results import RowResults
+from .retries import RowFailedError, RowRetries
 from .template import MissingValueError, PromptTemplate, RowFunction, is_missing, render_with
 
 if TYPE_CHECKING:
     import pandas as pd
 
-#: Errors that no retry of this row can fix, and that every other row would hit too.
-FATAL_ERRORS: tuple[type[OllamaNbError], ...] = (
-    ServerUnavailableError,
-    ModelNotFoundError,
-    HostNotAllowedError,
-)
-#: Errors about this row's content: retrying sends the same bad request.
-PERMANENT_ERRORS: tuple[type[OllamaNbError], ...] = (InvalidInputError, BadRequestError)
 #: Rows rendered per slice of the frame; bounds what is held before it is sent.
 CHUNK_ROWS = 256
 
@@ -111,9 +99,7 @@ class BatchRun:
         self._rows = self._positions()
         self._inflight: dict[bytes, list[int]] = {}
         self._answered: dict[bytes, int] = {}
-        self._policy = RetryPolicy(
-            spec.retries, spec.retry_backoff_s, max(spec.retry_backoff_s * 16, 0.01)
-        )
+        self._retries = RowRetries(spec.retries, spec.retry_backoff_s)
 
     # --- rows ------------------------------------------------------------------------
 
@@ -181,6 +167,11 @@ class BatchRun:
 
     # --- running ---------------------------------------------------------------------
 
+    def counts(self) -> tuple[int, int, int]:
+        """Rows finished, rows failed and tokens generated, for the progress bar."""
+        r = self.results
+        return r.finished, r.failed, r.eval_token_total
+
     async def run(self, ports: use_cases.Ports) -> None:
         checkpoint = open_checkpoint(self.spec.checkpoint) if self.spec.checkpoint else None
         try:
@@ -242,26 +233,16 @@ class BatchRun:
         except InvalidInputError as exc:
             self._row_failed(row.pos, str(exc))
             return
-        attempt = 0
-        while True:
-            try:
-                result = await use_cases.complete(
-                    ports, request, image_bytes_saved=row.image_bytes_saved
-                )
-                break
-            except FATAL_ERRORS as exc:
-                self._row_failed(row.pos, str(exc))
-                self._stop(exc)
-                return
-            except PERMANENT_ERRORS as exc:
-                self._row_failed(row.pos, str(exc))
-                return
-            except OllamaNbError as exc:
-                if attempt >= self.spec.retries or self.stopped is not None:
-                    self._row_failed(row.pos, _with_attempts(exc, attempt))
-                    return
-                await asyncio.sleep(self._policy.delay(attempt))
-                attempt += 1
+        try:
+            result = await self._retries.send(
+                lambda: use_cases.complete(ports, request, image_bytes_saved=row.image_bytes_saved),
+                stopping=lambda: self.stopped is not None,
+            )
+        except RowFailedError as failed:
+            self._row_failed(row.pos, str(failed))
+            if failed.fatal:
+                self._stop(failed.error)
+            return
         stored = _stored_from(result)
         if checkpoint is not None:
             checkpoint.put(key, stored)
@@ -287,11 +268,6 @@ class BatchRun:
         if self.stopped is None:
             self.stopped = exc.message
             self.fatal = exc
-
-
-def _with_attempts(exc: OllamaNbError, retries: int) -> str:
-    text = str(exc)
-    return f"{text} (after {retries} retries)" if retries else text
 
 
 def _stored_from(result: ChatResult) -> StoredReply:

@@ -19,11 +19,24 @@ surfaces print ``str(error)`` and never a traceback for these.
 
 An error raised after a stream has started keeps what already arrived in
 ``partial`` (a result object), so nothing the model wrote is lost.
+
+Shown in IPython, an error is the caller's own lines and one line of ours
+(``_render_traceback_``): no frames from inside ollama_nb or the libraries under
+it, and no chained transport error. That error stays reachable as
+``transport_error``. A magic marks the error ``one_line`` so only its message shows.
 """
 
 from __future__ import annotations
 
+import linecache
 from typing import Any
+
+#: Top-level modules whose frames a user cannot act on: ours, and the machinery between
+#: a cell and our code (IPython's magic dispatch, the background loop, the HTTP stack).
+_HIDDEN_MODULES = frozenset(
+    {"ollama_nb", "IPython", "ipykernel", "asyncio", "concurrent", "threading", "contextlib",
+     "httpx", "httpcore", "anyio"}
+)  # fmt: skip
 
 
 class OllamaNbError(Exception):
@@ -31,11 +44,39 @@ class OllamaNbError(Exception):
 
     #: The result received before the failure, when streaming had begun.
     partial: Any = None
+    #: Set by a magic: show the message alone, as IPython shows a ``UsageError``.
+    one_line: bool = False
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         self.message = message
         self.hint = hint
         super().__init__(message if hint is None else f"{message} {hint}")
+
+    @property
+    def transport_error(self) -> BaseException | None:
+        """The lower-level error (httpx's, say) this one translates, kept out of tracebacks."""
+        return self.__cause__ or self.__context__
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython's hook: the user's frames, then this error in one line."""
+        lines: list[str] = []
+        if not self.one_line:
+            tb = self.__traceback__
+            while tb is not None:
+                frame, lineno = tb.tb_frame, tb.tb_lineno
+                module = str(frame.f_globals.get("__name__", ""))
+                if module.partition(".")[0] not in _HIDDEN_MODULES:
+                    code = frame.f_code
+                    lines.append(f"  File {code.co_filename}:{lineno}, in {code.co_name}")
+                    source = linecache.getline(code.co_filename, lineno).strip()
+                    if source:
+                        lines.append(f"    {source}")
+                tb = tb.tb_next
+        lines.append(f"{type(self).__name__}: {self}")
+        text = getattr(self.partial, "text", None)
+        if isinstance(text, str) and text and not self.one_line:
+            lines.append(f"(The {len(text):,} characters that arrived are kept in .partial.)")
+        return lines
 
 
 class InvalidInputError(OllamaNbError, ValueError):

@@ -16,11 +16,16 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..domain import OllamaNbError
 from .models import DEFAULT_MODEL, EmbeddedConfig, describe_models, resolve_models
 from .server import banner, require_llama_cpp, server_from_environ
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
 
 log = logging.getLogger("ollama_nb.embedded")
 QUICKSTART = Path("notebooks") / "01_quickstart.ipynb"
@@ -57,35 +62,63 @@ async def _serve() -> None:
 
 
 def _quickstart(args: argparse.Namespace) -> int:
+    """Run the quickstart; a server this command started is stopped when it ends."""
     from ..runtime import get_runtime
     from ..server.process import ServerProcess
-    from .launcher import start_embedded_server
 
     runtime = get_runtime()
     host = runtime.settings.ollama_host
+    server = ServerProcess(host, runtime.settings.data_dir)
     env = dict(os.environ)
-    if not ServerProcess(host, runtime.settings.data_dir).answering():
-        if shutil.which("ollama"):
-            from ..server import get_manager
-
-            print(get_manager(runtime).start())
-        else:
-            require_llama_cpp()
-            outcome = start_embedded_server(host, runtime.settings.data_dir)
-            print(banner())
-            print(f"Listening at {outcome.host}; stop it with `%ollama stop`.")
-            env.setdefault("OLLAMA_NB_DEFAULT_MODEL", DEFAULT_MODEL)
+    started = False
+    # A CI timeout or `kill` sends SIGTERM: unwind like Ctrl-C so the server is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    if server.answering():
+        print(f"Using the server already running at {host.base_url}; it stays running.")
+    else:
+        started = _start_server(runtime, env)
     env["OLLAMA_HOST"] = host.netloc
+    try:
+        return _run_notebook(args, env)
+    finally:
+        if started:
+            stopped = server.stop()
+            print(f"Stopped the server this command started at {stopped.host} (pid {stopped.pid}).")
+
+
+def _start_server(runtime: Runtime, env: dict[str, str]) -> bool:
+    """Start Ollama if installed, else the embedded server; True if this call started one."""
+    host = runtime.settings.ollama_host
+    if shutil.which("ollama"):
+        from ..server import get_manager
+
+        report = get_manager(runtime).start()
+        print(report)
+        return report.outcome.action == "started"
+    from .launcher import start_embedded_server
+
+    require_llama_cpp()
+    outcome = start_embedded_server(host, runtime.settings.data_dir)
+    print(banner())
+    print(f"Listening at {outcome.host}; this command stops it when it ends.")
+    env.setdefault("OLLAMA_NB_DEFAULT_MODEL", DEFAULT_MODEL)
+    return outcome.action == "started"
+
+
+def _run_notebook(args: argparse.Namespace, env: dict[str, str]) -> int:
+    """Execute the notebook in a fresh kernel, save it, and say how long the run took."""
     command = [
         sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
         "--ExecutePreprocessor.timeout=600", str(args.notebook), "--output",
         str(args.output.resolve()),
     ]  # fmt: skip
+    began = time.monotonic()
     done = subprocess.run(command, env=env, check=False)
     if done.returncode != 0:
         return done.returncode
-    print(f"Executed notebook saved to {args.output}")
+    print(f"Executed notebook saved to {args.output} ({time.monotonic() - began:.1f} s).")
     if args.open:
+        print("Opening it in JupyterLab; the server stays up until you stop JupyterLab.")
         return subprocess.run(
             [sys.executable, "-m", "jupyter", "lab", str(args.output)], env=env, check=False
         ).returncode

@@ -45,8 +45,6 @@ OLLAMA_DEFAULTS: dict[str, object] = {
     "repeat_last_n": 64, "presence_penalty": 0.0, "frequency_penalty": 0.0,
     "num_predict": -1,
 }  # fmt: skip
-#: Gemma 3's Modelfile parameters as Ollama ships them.
-GEMMA_DEFAULTS: dict[str, object] = {"temperature": 1.0, "top_k": 64, "top_p": 0.95}
 KEEP_TOKENS = 4
 """Tokens kept from the start of a truncated prompt (BOS and the turn header)."""
 
@@ -79,17 +77,62 @@ def gemma_prompt(messages: Sequence[ChatMessage]) -> str:
     return "".join(out)
 
 
-def plain_prompt(messages: Sequence[ChatMessage]) -> str:
-    """For a GGUF with neither a known format nor a chat template: labelled lines."""
-    lines = [f"{m.role.capitalize()}: {m.content}" for m in messages]
-    return "\n".join([*lines, "Assistant:"])
+def completion_prompt(messages: Sequence[ChatMessage]) -> str:
+    """A base model's conversation as one document (``models.COMPLETION_TEMPLATE``).
+
+    Rendered the way Ollama renders a template without ``.Messages``: system text, then
+    each prompt followed by the answer that continued it, then the last prompt, so a
+    follow-up continues the text the model already wrote.
+    """
+    parts: list[str] = []
+    system = prompt = response = ""
+
+    def turn() -> None:
+        nonlocal system, prompt, response
+        head = f"{system}\n\n" if system else ""
+        parts.append(f"{head}{prompt}{response}\n\n")
+        system = prompt = response = ""
+
+    for m in messages:
+        if m.role == "system":
+            if prompt or response:
+                turn()
+            system = m.content
+        elif m.role == "user":
+            if response:
+                turn()
+            prompt = m.content
+        elif m.role == "assistant":
+            response = m.content
+    parts.append(f"{system}\n\n{prompt}" if system else prompt)
+    return "".join(parts)
+
+
+def model_parameters(text: str) -> dict[str, object]:
+    """A Modelfile ``parameters`` block as options (``stop`` may repeat: it is a list)."""
+    out: dict[str, object] = {}
+    for line in text.splitlines():
+        key, _, raw = line.strip().partition(" ")
+        raw = raw.strip()
+        if not key or not raw:
+            continue
+        try:
+            value: object = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        if key == "stop":
+            stops = out.setdefault("stop", [])
+            assert isinstance(stops, list)
+            stops.append(str(value))
+        else:
+            out[key] = value
+    return out
 
 
 def merged_options(card: ModelCard, options: Mapping[str, JsonValue]) -> dict[str, object]:
     """Ollama's defaults, then the model's parameters, then the request's options."""
     merged = dict(OLLAMA_DEFAULTS)
-    if card.family.startswith("gemma"):
-        merged.update(GEMMA_DEFAULTS)
+    merged.update(model_parameters(card.parameters))
     merged.update(options)
     return merged
 
@@ -281,14 +324,14 @@ class LlamaEngine:
             text = messages[-1].content if messages else ""
             return lambda llama: text
         info = self._info(card)
+        if not info.chat_template:  # a base model: the card has the completion template
+            text = completion_prompt(messages)
+            return lambda llama: text
         if info.architecture.startswith("gemma"):
             text = gemma_prompt(messages)
             return lambda llama: text
-        if info.chat_template:
-            template = info.chat_template
-            return lambda llama: template_prompt(llama, template, messages)
-        text = plain_prompt(messages)
-        return lambda llama: text
+        template = info.chat_template
+        return lambda llama: template_prompt(llama, template, messages)
 
 
 def template_prompt(llama: Any, template: str, messages: Sequence[ChatMessage]) -> str:

@@ -33,6 +33,10 @@ BASE_MODEL_NOTE = (
     "real answers, or install Ollama."
 )
 MODELS_ENV = "OLLAMA_NB_EMBEDDED_MODELS"
+NUM_PREDICT_ENV = "OLLAMA_NB_EMBEDDED_NUM_PREDICT"
+BASE_NUM_PREDICT = 128
+"""Default answer length for base models: one without a cap writes until its context is
+full (4,096 tokens, minutes on a small CPU). A request's ``num_predict`` still wins."""
 MODELS_DIR_ENV = "OLLAMA_NB_EMBEDDED_MODELS_DIR"
 NO_DEFAULT_ENV = "OLLAMA_NB_EMBEDDED_NO_DEFAULT"
 
@@ -41,10 +45,14 @@ _GEMMA_TEMPLATE = (
     "{{ else }}{{ .Role }}{{ end }}\n{{ .Content }}<end_of_turn>\n{{ end }}"
     "<start_of_turn>model\n"
 )
-_GEMMA_PARAMETERS = (
-    'stop                           "<end_of_turn>"\ntemperature                    1\n'
-    "top_k                          64\ntop_p                          0.95"
+_GEMMA_SAMPLING = (
+    "temperature                    1\ntop_k                          64\n"
+    "top_p                          0.95"
 )
+_GEMMA_PARAMETERS = f'stop                           "<end_of_turn>"\n{_GEMMA_SAMPLING}'
+#: Ollama's template for text (base) models: the turns as one document, each prompt
+#: followed by the answer that continued it (rendering cuts at the last ``.Response``).
+COMPLETION_TEMPLATE = "{{ if .System }}{{ .System }}\n\n{{ end }}{{ .Prompt }}{{ .Response }}\n\n"
 _NAME_OK = re.compile(r"[^a-z0-9._-]+")
 
 
@@ -138,6 +146,7 @@ class EmbeddedConfig:
     include_default: bool = True
     data_dir: Path | None = None
     n_threads: int | None = None
+    base_num_predict: int = BASE_NUM_PREDICT
     memory_available: Callable[[], int] = field(
         default=lambda: int(psutil.virtual_memory().available)
     )
@@ -156,15 +165,44 @@ class EmbeddedConfig:
             models=tuple(specs),
             include_default=not no_default,
             data_dir=Path(data_dir).expanduser() if data_dir else None,
+            base_num_predict=_num_predict(env.get(NUM_PREDICT_ENV, "").strip()),
         )
+
+
+def _num_predict(value: str) -> int:
+    """``OLLAMA_NB_EMBEDDED_NUM_PREDICT``: tokens per answer of a base model (-1: no cap)."""
+    if not value:
+        return BASE_NUM_PREDICT
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number == 0 or number < -1:
+        raise ConfigurationError(
+            f"{NUM_PREDICT_ENV}={value!r} is not a token count.",
+            hint="Use a positive number, or -1 for no cap.",
+        )
+    return number
+
+
+def is_base_model(info: GgufInfo) -> bool:
+    """A text model without a chat template: it continues text rather than answering."""
+    return not info.is_embedding_model and not info.chat_template
 
 
 def _size_label(count: int) -> str:
     return f"{count / 1e9:.1f}B" if count >= 1e9 else f"{count / 1e6:.2f}M"
 
 
-def card_for(spec: ModelSpec, info: GgufInfo) -> ModelCard:
-    """The model card the HTTP layer reports, built from the GGUF header."""
+def card_for(
+    spec: ModelSpec, info: GgufInfo, base_num_predict: int = BASE_NUM_PREDICT
+) -> ModelCard:
+    """The model card the HTTP layer reports, built from the GGUF header.
+
+    Like an Ollama Modelfile, ``parameters`` holds the model's option defaults (the engine
+    applies them under the request's options) and ``template`` says how turns become text:
+    a base model gets the completion template and a ``num_predict`` cap.
+    """
     count = info.metadata.get("general.parameter_count")
     if not isinstance(count, int):
         count = info.parameter_count
@@ -172,6 +210,16 @@ def card_for(spec: ModelSpec, info: GgufInfo) -> ModelCard:
     quant = _QUANT_NAMES.get(file_type, "unknown") if isinstance(file_type, int) else "unknown"
     gemma = info.architecture.startswith("gemma")
     caps = {EMBEDDING} if info.is_embedding_model else {COMPLETION}
+    if is_base_model(info):
+        template = COMPLETION_TEMPLATE
+        lines = [_GEMMA_SAMPLING] if gemma else []
+        if base_num_predict > 0:
+            lines.append(f"num_predict                    {base_num_predict}")
+        parameters = "\n".join(lines)
+    elif gemma:
+        template, parameters = _GEMMA_TEMPLATE, _GEMMA_PARAMETERS
+    else:
+        template, parameters = info.chat_template, ""
     return ModelCard(
         name=spec.name,
         family=info.architecture,
@@ -183,8 +231,8 @@ def card_for(spec: ModelSpec, info: GgufInfo) -> ModelCard:
         embedding_length=info.embedding_length,
         size_bytes=info.size_bytes,
         engine=ENGINE_NAME,
-        template=_GEMMA_TEMPLATE if gemma else info.chat_template or "{{ .Prompt }}",
-        parameters=_GEMMA_PARAMETERS if gemma else "",
+        template=template,
+        parameters=parameters,
         engine_source=str(info.path),
     )
 
@@ -214,7 +262,7 @@ def resolve_models(config: EmbeddedConfig) -> list[tuple[ModelCard, GgufInfo]]:
             )
         seen[spec.name] = spec.path
         info = read_gguf(spec.path)
-        out.append((card_for(spec, info), info))
+        out.append((card_for(spec, info, config.base_num_predict), info))
     if not out:
         raise ConfigurationError(
             "The embedded server has no model to serve.",

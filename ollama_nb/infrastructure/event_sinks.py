@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -59,10 +60,12 @@ class JsonRequestLog:
     milliseconds per request in the client benchmark, and ``logging``'s rotating
     handler stats the file on every line. Here the size is tracked in memory and
     the file rotated when it passes ``max_bytes`` (``requests.log.1`` … ``.N``).
-    The file is private (0600 in a 0700 folder). If it cannot be written (an
-    unwritable folder, a full disk) the request goes on: one warning names the
-    path and the fix, lines are skipped quietly, and writing is retried every
-    ``RETRY_WRITE_S`` seconds.
+    The buffer goes to the file at most every ``flush_every_s`` and on ``close()``
+    (the runtime closes it at exit): a system call per request cost more than the
+    rest of the log line in bench/bench_telemetry.py. The file is private (0600
+    in a 0700 folder). If it cannot be written (an unwritable folder, a full
+    disk) the request goes on: one warning names the path and the fix, lines are
+    skipped quietly, and writing is retried every ``RETRY_WRITE_S`` seconds.
     """
 
     def __init__(
@@ -71,35 +74,41 @@ class JsonRequestLog:
         *,
         max_bytes: int = 2_000_000,
         backups: int = 3,
-        monotonic: Callable[[], float] = time.monotonic,
+        flush_every_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.path = path
         self._max_bytes = max_bytes
         self._backups = backups
+        self._flush_every_s = flush_every_s
+        self._clock = clock
+        self._flushed_at = -math.inf
         self._file: TextIO | None = None
         self._size = 0
         self._lock = threading.Lock()
-        self._monotonic = monotonic
-        self._retry_at = 0.0
+        self._retry_at = -math.inf
         self.notice = FailureNotice("the request log", path)
 
     def record(self, event: RequestEvent) -> None:
         line = json.dumps(event_log_record(event), separators=(",", ":")) + "\n"
         with self._lock:
-            if self.notice.failing and self._monotonic() < self._retry_at:
+            now = self._clock()
+            if self.notice.failing and now < self._retry_at:
                 return
             try:
                 if self._file is None:
                     self._open()
                 assert self._file is not None
                 self._file.write(line)
-                self._file.flush()
+                if now - self._flushed_at >= self._flush_every_s:
+                    self._file.flush()
+                    self._flushed_at = now
                 self._size += len(line)
                 if self._size >= self._max_bytes:
                     self._rotate()
             except OSError as exc:
                 self._abandon_file()
-                self._retry_at = self._monotonic() + RETRY_WRITE_S
+                self._retry_at = now + RETRY_WRITE_S
                 self.notice.failed(exc, "requests are not logged meanwhile.")
                 return
         self.notice.recovered()
@@ -112,7 +121,7 @@ class JsonRequestLog:
 
     def _abandon_file(self) -> None:
         if self._file is not None:
-            # The unflushed line is what failed; there is nothing more to save.
+            # The unflushed lines are what failed; there is nothing more to save.
             with contextlib.suppress(OSError):
                 self._file.close()
             self._file = None
@@ -133,7 +142,10 @@ class JsonRequestLog:
     def close(self) -> None:
         with self._lock:
             if self._file is not None:
-                self._file.close()
+                try:
+                    self._file.close()
+                except OSError as exc:
+                    self.notice.failed(exc, "the last requests were not logged.")
                 self._file = None
 
 

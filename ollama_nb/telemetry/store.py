@@ -42,6 +42,11 @@ _BUSY_TIMEOUT_S = 10.0
 _PRUNE_EVERY_S = 3600.0
 #: Events kept in memory while the file cannot be written (a full disk), then saved.
 MAX_HELD_EVENTS = 50_000
+#: How long the writer gathers events after the first one before writing them in one
+#: transaction. Waking it for every event put a SQLite write, and the GIL hand-offs
+#: around it, inside the next request of a back-to-back loop (about 1 ms a request
+#: in bench/bench_client_overhead.py); ``flush()`` and ``close()`` cut the wait short.
+_LINGER_S = 0.5
 _SECONDS_PER_DAY = 86_400.0
 
 _INSERT_EVENT = (
@@ -185,17 +190,22 @@ class TelemetryStore:
         self._clock = clock
         self._server_profile = server_profile
         self._queue: queue.SimpleQueue[RequestEvent | _Flush] = queue.SimpleQueue()
+        self._wake = threading.Event()
         self._writer: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
-        self._last_prune = -math.inf
         self._held: list[RequestEvent] = []
         self.notice = FailureNotice("the metrics store", path)
+        self._last_prune = -math.inf
 
     # --- the hot path ----------------------------------------------------------------
 
     def record(self, event: RequestEvent) -> None:
-        """Queue ``event``; the writer thread stores it. Never blocks on I/O."""
+        """Queue ``event``; the writer thread stores it. Never blocks on I/O.
+
+        The writer is woken by the first event after a quiet spell only: while it
+        lingers, a put is an append that wakes no thread.
+        """
         if self._writer is None:
             self._start()
         self._queue.put(event)
@@ -208,6 +218,7 @@ class TelemetryStore:
             return True
         marker = _Flush()
         self._queue.put(marker)
+        self._wake.set()
         return marker.done.wait(timeout)
 
     def close(self, timeout: float | None = 30.0) -> None:
@@ -218,6 +229,7 @@ class TelemetryStore:
             return
         stop = _Stop()
         self._queue.put(stop)
+        self._wake.set()
         stop.done.wait(timeout)
         writer.join(timeout)
         with contextlib.suppress(Exception):
@@ -260,6 +272,9 @@ class TelemetryStore:
         try:
             while True:
                 batch = [self._queue.get()]
+                if not isinstance(batch[0], _Flush):
+                    self._wake.wait(_LINGER_S)
+                self._wake.clear()
                 while True:
                     try:
                         batch.append(self._queue.get_nowait())
@@ -288,7 +303,7 @@ class TelemetryStore:
         """
         held_before = len(self._held)
         try:
-            db = db or open_database(self.path)
+            db = db or self._open()
             self._write(db, events)
         except Exception as exc:  # keep the thread alive for the next events
             if db is not None:
@@ -301,13 +316,27 @@ class TelemetryStore:
             self.notice.failed(exc, "events are held in memory and saved when it works again.")
             return None
         self._held = []
-        if held_before:
-            self.notice.recovered(f" ({held_before} held events saved)")
-        else:
-            self.notice.recovered()
+        self.notice.recovered(f" ({held_before} held events saved)" if held_before else "")
         with contextlib.suppress(Exception):
             self._maybe_prune(db)
         return db
+
+    def _open(self) -> sqlite3.Connection:
+        """Open the file, waiting out another kernel that is creating or migrating it.
+
+        Switching a new file to WAL and creating its tables take the write lock, and
+        SQLite can answer "database is locked" there without waiting for busy_timeout.
+        """
+        delay = 0.05
+        for _attempt in range(20):
+            try:
+                return open_database(self.path)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                time.sleep(delay)  # the writer thread's own time, never a caller's
+                delay = min(delay * 2, 1.0)
+        raise sqlite3.OperationalError("database is locked")
 
     def _keep_history(self) -> bool:
         return self._history() if callable(self._history) else self._history

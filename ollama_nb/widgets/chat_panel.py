@@ -35,6 +35,7 @@ from ..domain import (
     ModelNotFoundError,
     OllamaNbError,
 )
+from ..image_reference import resolve_image
 from ..notebook.display import CURSOR, STREAM_INTERVAL_S, footer_line, render_markdown
 from ..request_builder import RequestBuilder
 from ..runtime import Runtime, get_runtime
@@ -175,11 +176,15 @@ class ChatPanel(widgets.VBox):
             accept="image/*", multiple=True, description="Upload image"
         )
         self.upload.observe(self._uploaded, names="value")
-        self.variable = widgets.Dropdown(
-            description="Variable", options=[], layout={"width": "auto"}
+        self.variable = widgets.Combobox(
+            description="Image",
+            options=[],
+            placeholder="variable, expression or file path",
+            ensure_option=False,
+            layout={"width": "auto"},
         )
         self.attach_button = widgets.Button(
-            description="Attach", tooltip="Attach the chosen image variable"
+            description="Attach", tooltip="Attach the image variable, expression or file named"
         )
         self.attach_button.on_click(lambda _: self.attach_variable())
         self.variables_button = widgets.Button(
@@ -318,16 +323,25 @@ class ChatPanel(widgets.VBox):
             for name, value in list(namespace.items())
             if not name.startswith("_") and _safe_is_image(is_image_source, value)
         )
-        self.variable.options = names
-        self.attach_button.disabled = not names
+        self.variable.options = tuple(names)
 
     def attach_variable(self, name: str | None = None) -> None:
-        chosen = name or self.variable.value
-        namespace = getattr(self.shell, "user_ns", None) or {}
-        if not chosen or chosen not in namespace:
-            self.banner.warning(f"No variable named {chosen!r} to attach.")
+        """Attach what the box names, by the rule ``%%chat --image`` follows."""
+        chosen = (name or self.variable.value or "").strip()
+        if not chosen:
+            self.banner.warning("Type an image variable, expression or file path to attach.")
             return
-        self._attach(chosen, namespace[chosen])
+        evaluate = getattr(self.shell, "ev", None)
+        try:
+            source = resolve_image(chosen, evaluate if callable(evaluate) else self._lookup)
+        except InvalidInputError as error:
+            self.banner.error(error)
+            return
+        self._attach(chosen, source)
+        self.variable.value = ""
+
+    def _lookup(self, name: str) -> object:
+        return (getattr(self.shell, "user_ns", None) or {})[name]
 
     def _uploaded(self, change: Mapping[str, Any]) -> None:
         files = change["new"]
@@ -462,8 +476,6 @@ class ChatPanel(widgets.VBox):
         failure: OllamaNbError | None = None
         last = float("-inf")
         try:
-            if request.image_count:
-                await use_cases.require_capability(ports, request.model, "vision")
             replies = use_cases.stream_reply(
                 ports, request, accumulator=accumulator, image_bytes_saved=image_bytes_saved
             )

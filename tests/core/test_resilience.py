@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -71,7 +72,7 @@ async def test_gate_admits_only_the_limit_and_counts_waiting(clock: Any) -> None
             inside -= 1
 
     tasks = [asyncio.create_task(worker()) for _ in range(5)]
-    await asyncio.sleep(0.01)
+    await _until(lambda: gate.stats().waiting == 3)
     stats = gate.stats()
     assert (stats.running, stats.waiting) == (2, 3)
     release.set()
@@ -85,7 +86,7 @@ async def test_vision_lane_is_narrower_but_shares_the_total(clock: Any) -> None:
     gate = SlotGate(clock, limit=2, vision_limit=1)
     async with gate.slot("vision"):
         blocked = asyncio.create_task(_enter(gate, "vision"))
-        await asyncio.sleep(0.01)
+        await _until(lambda: gate.stats().waiting == 1)
         assert not blocked.done()  # second vision request waits
         async with gate.slot("text"):  # a text request still gets the other slot
             assert gate.stats().running == 2
@@ -96,13 +97,22 @@ async def test_cancelled_waiter_does_not_leak_a_slot(clock: Any) -> None:
     gate = SlotGate(clock, limit=1)
     async with gate.slot("text"):
         waiter = asyncio.create_task(_enter(gate, "text"))
-        await asyncio.sleep(0.01)
+        await _until(lambda: gate.stats().waiting == 1)
         waiter.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiter
     assert gate.stats().running == 0
     assert gate.stats().waiting == 0
     await asyncio.wait_for(_enter(gate, "text"), 1)
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Let the other tasks step until ``condition`` holds: loop iterations, not time."""
+    for _ in range(100):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the tasks never got there")
 
 
 async def _enter(gate: SlotGate, lane: str) -> None:
@@ -116,8 +126,7 @@ async def test_resize_from_another_thread_admits_waiters(clock: Any) -> None:
     gate = SlotGate(clock, limit=1)
     async with gate.slot("text"):
         waiter = asyncio.create_task(_enter(gate, "text"))
-        await asyncio.sleep(0.01)
-        assert gate.stats().waiting == 1
+        await _until(lambda: gate.stats().waiting == 1)
         resizer = threading.Thread(target=gate.resize, args=(2,))
         resizer.start()
         resizer.join()

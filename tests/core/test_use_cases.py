@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,13 @@ import pytest
 import ollama_nb
 from ollama_nb.application import use_cases
 from ollama_nb.application.replies import ReplyAccumulator
-from ollama_nb.domain import ChatResult, InvalidInputError, ModelNotFoundError, StreamError
+from ollama_nb.domain import (
+    ChatChunk,
+    ChatResult,
+    InvalidInputError,
+    ModelNotFoundError,
+    StreamError,
+)
 from ollama_nb.runtime import Runtime, set_runtime
 from ollama_nb.settings import load_settings
 
@@ -41,6 +46,22 @@ def test_chat_records_one_event_with_timings(runtime: Runtime) -> None:
     assert (event.kind, event.status, event.model) == ("chat", "ok", "llama3.2")
     assert event.timings.eval_count > 0 and event.prompt == "how are you"
     assert event.request_id == result.request_id
+
+
+def test_a_runtime_without_telemetry_keeps_no_metrics_file(
+    ollama_standin: Any, tmp_path: Path
+) -> None:
+    rt = Runtime(load_settings(host=ollama_standin.url, data_dir=tmp_path), telemetry=False)
+    previous = set_runtime(rt)
+    try:
+        ollama_nb.chat("hello", model="llama3.2")
+        rt.configure(history=False)  # a settings change must not attach it either
+        ollama_nb.chat("hello again", model="llama3.2")
+    finally:
+        set_runtime(previous)
+        rt.close()
+    assert [e.status for e in rt.recent.snapshot()] == ["ok", "ok"]
+    assert not list(tmp_path.glob("metrics.sqlite*"))
 
 
 def test_request_log_is_json_lines_without_prompts(runtime: Runtime, tmp_path: Path) -> None:
@@ -86,17 +107,21 @@ def test_stream_chat_yields_pieces(runtime: Runtime) -> None:
 def test_interrupt_cancels_and_keeps_partial(runtime: Runtime, ollama_standin: Any) -> None:
     """A KeyboardInterrupt in the waiting thread cancels the request and frees the slot."""
     ollama_standin.inject("stall", path="/api/chat", after=2)
-    main = threading.get_ident()
     import _thread
 
-    def interrupt_soon() -> None:
-        time.sleep(0.5)
-        _thread.interrupt_main()
+    assert threading.current_thread() is threading.main_thread()
 
-    assert threading.get_ident() == main
-    threading.Thread(target=interrupt_soon, daemon=True).start()
+    pressed: list[ChatChunk] = []
+
+    def interrupt_once_text_arrived(chunk: ChatChunk) -> None:
+        if not pressed:  # as Ctrl-C would, once, while the stream heads for its stall
+            pressed.append(chunk)
+            _thread.interrupt_main()
+
     with pytest.raises(KeyboardInterrupt) as info:
-        ollama_nb.chat("one two three four five", model="llama3.2")
+        ollama_nb.chat(
+            "one two three four five", model="llama3.2", on_chunk=interrupt_once_text_arrived
+        )
     partial = info.value.partial  # type: ignore[attr-defined]
     assert partial.interrupted and partial.text.strip()
     assert runtime.gate.stats().running == 0
@@ -137,6 +162,12 @@ def test_gate_limits_concurrency_to_server_slots(
         assert rt.gate.stats().admitted == 6
     finally:
         rt.close()
+
+
+async def test_sync_and_async_embed_take_the_same_keywords(runtime: Runtime) -> None:
+    sync = await asyncio.to_thread(ollama_nb.embed, "x", model="nomic-embed-text", dimensions=8)
+    awaited = await ollama_nb.aembed("x", model="nomic-embed-text", dimensions=8)
+    assert len(sync.embeddings[0]) == len(awaited.embeddings[0]) == 8
 
 
 def test_embed_models_show_ps_pull(runtime: Runtime) -> None:
@@ -185,6 +216,34 @@ def test_request_log_rotates_by_size(tmp_path: Path) -> None:
         lines = (tmp_path / name).read_text().splitlines()
         assert all(json.loads(line)["request_id"] == "abc" for line in lines)
     assert (tmp_path / "requests.log.1").stat().st_size >= 2_000
+
+
+def test_request_log_reaches_the_file_at_most_every_second_and_on_close(tmp_path: Path) -> None:
+    from ollama_nb.domain import RequestEvent, Timings
+    from ollama_nb.infrastructure.event_sinks import JsonRequestLog
+    from ollama_nb.testing import ManualClock
+
+    clock = ManualClock()
+    path = tmp_path / "requests.log"
+    log = JsonRequestLog(path, clock=clock.monotonic)
+
+    def record(request_id: str) -> list[str]:
+        log.record(RequestEvent(request_id, clock.time(), "chat", "m", "h", "ok", Timings()))
+        return [json.loads(line)["request_id"] for line in path.read_text().splitlines()]
+
+    assert record("first") == ["first"]  # the first line of a session is written at once
+    clock.advance(0.5)
+    assert record("second") == ["first"]  # buffered: no system call per request
+    clock.advance(0.5)
+    assert record("third") == ["first", "second", "third"]
+    assert record("fourth") == ["first", "second", "third"]
+    log.close()
+    assert [json.loads(line)["request_id"] for line in path.read_text().splitlines()] == [
+        "first",
+        "second",
+        "third",
+        "fourth",
+    ]
 
 
 def test_python_api_images_are_shrunk_and_the_saving_recorded(

@@ -21,7 +21,7 @@ def cluster() -> Iterator[LocalCluster]:
     with (
         dask.config.set({"distributed.scheduler.locks.lease-timeout": "3s"}),
         LocalCluster(
-            n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=2, processes=True, dashboard_address=":0"
         ) as local,
     ):
         yield local

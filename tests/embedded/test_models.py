@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ollama_nb.domain import ConfigurationError
 from ollama_nb.embedded import (
     EmbeddedConfig,
     GgufError,
@@ -16,7 +17,12 @@ from ollama_nb.embedded import (
     parse_model_list,
     read_gguf,
 )
-from ollama_nb.embedded.llama_engine import StopFilter, gemma_prompt, plain_prompt
+from ollama_nb.embedded.llama_engine import (
+    StopFilter,
+    completion_prompt,
+    gemma_prompt,
+    merged_options,
+)
 from ollama_nb.embedded.models import ModelSpec, card_for, folder_models
 from ollama_nb.notebook.embedded_commands import describe_backend
 from ollama_nb.serving.engine import ChatMessage
@@ -146,7 +152,42 @@ def test_gemma_turn_format_puts_system_into_the_first_user_turn() -> None:
         "<start_of_turn>model\nHello<end_of_turn>\n"
         "<start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n"
     )
-    assert plain_prompt((ChatMessage("user", "Hi"),)) == "User: Hi\nAssistant:"
+
+
+def test_a_base_model_sees_the_conversation_as_one_document() -> None:
+    assert completion_prompt((ChatMessage("user", "The sky is"),)) == "The sky is"
+    prompt = completion_prompt(
+        (ChatMessage("system", "Notes on weather."), ChatMessage("user", "The sky is"),
+         ChatMessage("assistant", " blue today."), ChatMessage("user", "Clouds form when"))
+    )  # fmt: skip
+    assert prompt == "Notes on weather.\n\nThe sky is blue today.\n\nClouds form when"
+
+
+def test_a_base_model_card_caps_answers_and_requests_override_it(tmp_path: Path) -> None:
+    base = {k: v for k, v in TINY.items() if k != "tokenizer.chat_template"}
+    info = read_gguf(write_gguf(tmp_path / "base.gguf", base))
+    card = card_for(ModelSpec("base:latest", info.path), info)
+    assert "{{ .Prompt }}{{ .Response }}" in card.template
+    assert merged_options(card, {})["num_predict"] == 128
+    assert merged_options(card, {"num_predict": 500})["num_predict"] == 500
+    uncapped = card_for(ModelSpec("base:latest", info.path), info, base_num_predict=-1)
+    assert merged_options(uncapped, {})["num_predict"] == -1  # Ollama's own default
+    instruct = card_for(ModelSpec("tiny:latest", info.path), read_gguf(
+        write_gguf(tmp_path / "tiny.gguf", TINY)))  # fmt: skip
+    assert merged_options(instruct, {})["num_predict"] == -1
+    env = {"OLLAMA_NB_EMBEDDED_NUM_PREDICT": "64"}
+    assert EmbeddedConfig.from_environ(env).base_num_predict == 64
+    with pytest.raises(ConfigurationError, match="NUM_PREDICT='lots' is not a token count"):
+        EmbeddedConfig.from_environ({"OLLAMA_NB_EMBEDDED_NUM_PREDICT": "lots"})
+
+
+def test_gemma_parameters_become_options_with_stop_as_a_list(tmp_path: Path) -> None:
+    gemma = {k.replace("llama.", "gemma3."): v for k, v in TINY.items()}
+    gemma["general.architecture"] = "gemma3"
+    info = read_gguf(write_gguf(tmp_path / "g.gguf", gemma))
+    options = merged_options(card_for(ModelSpec("g:latest", info.path), info), {"top_k": 5})
+    assert options["stop"] == ["<end_of_turn>"]
+    assert (options["temperature"], options["top_k"], options["top_p"]) == (1, 5, 0.95)
 
 
 def test_stop_filter_holds_back_a_possible_stop_and_cuts_at_a_match() -> None:
@@ -169,6 +210,8 @@ def test_launcher_runs_this_interpreter(tmp_path: Path) -> None:
 def test_backend_description_names_what_serves() -> None:
     assert describe_backend("0.13.0-embedded").startswith("embedded: llama.cpp")
     assert "not instruction-tuned" in describe_backend("0.13.0-embedded")
+    capped = describe_backend("0.13.0-embedded", {"gemma3:270m": 128})
+    assert "gemma3:270m: answers stop after 128 tokens by default" in capped
     assert describe_backend("0.13.0-standin").startswith("stand-in")
     assert describe_backend("0.12.6") == "Ollama 0.12.6"
 

@@ -43,6 +43,14 @@ def test_status_names_the_embedded_backend(shell: Shell) -> None:
     text = repr(shell.run("%ollama status"))
     assert "embedded: llama.cpp via llama-cpp-python" in text
     assert "not instruction-tuned" in text
+    assert f"{MODEL}: answers stop after 128 tokens by default" in text
+
+
+def test_a_base_model_answer_stops_at_its_default_cap(shell: Shell) -> None:
+    reply = shell.run("%%chat -o temperature=0\nThe history of the city of Lyon begins")
+    assert (reply.done_reason, reply.timings.eval_count) == ("length", 128)
+    longer = shell.run("%%chat -o 'temperature=0 num_predict=140'\nThe history of Paris begins")
+    assert (longer.done_reason, longer.timings.eval_count) == ("length", 140)
 
 
 def test_twenty_row_batch_through_the_dataframe_accessor(shell: Shell) -> None:

@@ -12,6 +12,12 @@ from IPython.core.error import UsageError
 from PIL import Image
 from pydantic import BaseModel, field_validator
 
+from ollama_nb.domain import (
+    InvalidInputError,
+    ModelNotFoundError,
+    ServerUnavailableError,
+    StreamError,
+)
 from ollama_nb.notebook.display import CURSOR, ChatReply
 
 from .conftest import Shell, dead_url, make_shell
@@ -115,8 +121,11 @@ def test_options_temperature_and_system_reach_the_server(shell: Shell) -> None:
 def test_invalid_options_are_one_line_errors(shell: Shell) -> None:
     with pytest.raises(UsageError, match="invalid JSON"):
         shell.run("%%chat llama3.2 -o '{num_ctx: 1}'\nhi")
-    assert shell.run("%%chat llama3.2 -o temprature=1\nhi") is None
-    assert "Did you mean 'temperature'" in shell.out.texts()
+    with pytest.raises(InvalidInputError, match="Did you mean 'temperature'") as failed:
+        shell.run("%%chat llama3.2 -o temprature=1\nhi")
+    assert failed.value._render_traceback_() == [
+        "InvalidInputError: Unknown Ollama option 'temprature'. Did you mean 'temperature'?"
+    ]
     assert shell.chat_requests() == []
 
 
@@ -253,8 +262,9 @@ def test_image_flag_sends_the_image(shell: Shell) -> None:
 
 
 def test_unknown_model_suggests_close_names(shell: Shell) -> None:
-    assert shell.run("%%chat llama3.3\nhi") is None
-    text = shell.out.texts()
+    with pytest.raises(ModelNotFoundError) as failed:
+        shell.run("%%chat llama3.3\nhi")
+    (text,) = failed.value._render_traceback_()
     assert "'llama3.3' is not installed" in text and "llama3.2:latest" in text
     assert "%ollama pull llama3.3" in text
 
@@ -262,18 +272,23 @@ def test_unknown_model_suggests_close_names(shell: Shell) -> None:
 def test_server_down_names_host(ollama_standin) -> None:  # type: ignore[no-untyped-def]
     url = dead_url()
     for down in make_shell(url, ollama_standin):
-        assert down.run("%%chat llama3.2\nhi") is None
-        text = down.out.texts()
+        with pytest.raises(ServerUnavailableError) as failed:
+            down.run("%%chat llama3.2\nhi")
+        (text,) = failed.value._render_traceback_()
         assert url in text and "%ollama start" in text
-        assert "Traceback" not in text
+        assert failed.value.transport_error is not None  # httpx's error, off the screen
 
 
 def test_error_midstream_keeps_partial(shell: Shell) -> None:
     shell.standin.inject("error_midstream", path="/api/chat", after=5)
-    reply = shell.run("%%chat llama3.2\n" + " ".join(["tok"] * 20))
-    assert isinstance(reply, ChatReply)
+    with pytest.raises(StreamError) as failed:
+        shell.run("%%chat llama3.2 --out kept\n" + " ".join(["tok"] * 20))
+    assert len(failed.value._render_traceback_()) == 1
+    reply = shell.ip.user_ns["_"]
+    assert isinstance(reply, ChatReply) and shell.ip.user_ns["kept"] is reply
     assert reply.interrupted and reply.text and reply.error
-    assert "✖" in shell.out.texts()
+    final = shell.out.streamed()[1][-1].data["text/markdown"]
+    assert final.startswith(reply.text) and "interrupted" in final
 
 
 def test_interrupt_keeps_partial_and_next_cell_works(slow_shell: Shell) -> None:
@@ -292,9 +307,11 @@ def test_interrupt_keeps_partial_and_next_cell_works(slow_shell: Shell) -> None:
 
     timer = threading.Thread(target=interrupt_after_first_token)
     timer.start()
-    reply = slow_shell.run("%%chat llama3.2\n" + " ".join(["slow"] * 300))
+    with pytest.raises(KeyboardInterrupt):  # the cell fails, so Run All stops here
+        slow_shell.run("%%chat llama3.2\n" + " ".join(["slow"] * 300))
     timer.join()
     slow_shell.out.on_publish = None
+    reply = slow_shell.ip.user_ns["_"]
     assert isinstance(reply, ChatReply)
     assert reply.interrupted
     assert reply.text.startswith("You said")

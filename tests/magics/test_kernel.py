@@ -13,6 +13,8 @@ from jupyter_client.manager import KernelManager
 
 from ollama_nb.testing import StandinHandle
 
+from .conftest import dead_url
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -23,6 +25,7 @@ def kernel(ollama_standin_factory: Any) -> Iterator[tuple[BlockingKernelClient, 
     env.update(
         OLLAMA_HOST=standin.host,
         OLLAMA_NB_REQUEST_LOG="false",
+        OLLAMA_NB_SERVER_AUTO_START="false",  # a dead host stays dead
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
     )
     manager = KernelManager(kernel_name="python3")
@@ -70,3 +73,65 @@ def test_load_ext_and_stream_a_chat_in_a_kernel(
     assert content["status"] == "ok"
     assert any('"from async"' in o["content"].get("text", "") for o in outputs)
     assert len(standin.requests("/api/chat")) == 2
+
+
+def errors_of(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [o["content"] for o in outputs if o["msg_type"] == "error"]
+
+
+def test_a_failed_chat_fails_the_cell_in_one_line_and_keeps_the_partial_answer(
+    kernel: tuple[BlockingKernelClient, StandinHandle],
+) -> None:
+    client, standin = kernel
+    execute(client, "%load_ext ollama_nb")
+    content, outputs = execute(client, "%%chat no-such-model\nhi")
+    assert content["status"] == "error"  # Run All stops here
+    (error,) = errors_of(outputs)
+    assert error["ename"] == "ModelNotFoundError"
+    assert len(error["traceback"]) == 1 and "is not installed" in error["traceback"][0]
+    standin.inject("error_midstream", path="/api/chat", after=5)
+    content, outputs = execute(
+        client, "%%chat llama3.2 --out kept\n" + " ".join(f"w{i}" for i in range(30))
+    )
+    assert content["status"] == "error"
+    (error,) = errors_of(outputs)
+    assert error["ename"] == "StreamError" and len(error["traceback"]) == 1
+    content, outputs = execute(client, "print(_ is kept, _.interrupted, _.text[:9])")
+    assert content["status"] == "ok"
+    assert any("True True You said" in o["content"].get("text", "") for o in outputs)
+
+
+def test_python_api_errors_are_short_in_a_notebook(
+    kernel: tuple[BlockingKernelClient, StandinHandle],
+) -> None:
+    client, standin = kernel
+    refused = (
+        "import ollama_nb\n"
+        f"ollama_nb.configure(host={dead_url()!r}, retry_attempts=0)\n"
+        "ollama_nb.chat('hi', model='llama3.2')"
+    )
+    content, outputs = execute(client, refused)
+    assert content["status"] == "error"
+    (error,) = errors_of(outputs)
+    lines = "\n".join(error["traceback"]).splitlines()
+    assert error["ename"] == "ServerUnavailableError"
+    assert len(lines) < 20, lines
+    assert "ollama_nb.chat('hi', model='llama3.2')" in lines[-2]  # the user's own line
+    assert "httpx" not in "\n".join(lines)
+    content, outputs = execute(
+        client,
+        "import sys\ntry:\n    ollama_nb.chat('hi', model='llama3.2')\nexcept Exception as e:\n"
+        "    print(type(e.transport_error).__module__.split('.')[0])",
+    )
+    assert any(o["content"].get("text", "").strip() == "httpx" for o in outputs)
+    standin.inject("error_midstream", path="/api/chat", after=5)
+    midstream = (
+        f"ollama_nb.configure(host={standin.url!r})\n"
+        "ollama_nb.chat(' '.join(['w'] * 30), model='llama3.2')"
+    )
+    content, outputs = execute(client, midstream)
+    (error,) = errors_of(outputs)
+    lines = "\n".join(error["traceback"]).splitlines()
+    assert error["ename"] == "StreamError"
+    assert len(lines) < 25, lines
+    assert "kept in .partial" in lines[-1]

@@ -207,7 +207,7 @@ def test_ensure_running_auto_starts_and_warm_records_the_load(
 
 _KERNEL = textwrap.dedent(
     """
-    import os, sys, time
+    import os, sys
     sys.path.insert(0, {root!r})
     from pathlib import Path
     from tests.server.conftest import make_setup
@@ -218,7 +218,7 @@ _KERNEL = textwrap.dedent(
     if sys.argv[1:] == ["crash"]:
         os._exit(0)  # no atexit: like a kernel killed by the OS
     if sys.argv[1:] == ["linger"]:
-        time.sleep(1.5)
+        sys.stdin.read()  # stay alive until the test closes our stdin
     """
 )
 
@@ -227,7 +227,11 @@ def run_kernel(tmp_path: Path, port: int, *args: str) -> subprocess.Popen[str]:
     script = tmp_path / "kernel.py"
     script.write_text(_KERNEL.format(root=str(ROOT), data=str(tmp_path / "data"), port=port))
     return subprocess.Popen(
-        [sys.executable, str(script), *args], stdout=subprocess.PIPE, text=True, cwd=ROOT
+        [sys.executable, str(script), *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
     )
 
 
@@ -236,8 +240,12 @@ def test_two_kernels_share_one_server_and_the_last_to_exit_stops_it(
 ) -> None:
     port = free_port()
     try:
-        kernels = [run_kernel(tmp_path, port, "linger") for _ in range(2)]  # overlap in time
-        outputs = [k.communicate(timeout=60)[0].split() for k in kernels]
+        kernels = [run_kernel(tmp_path, port, "linger") for _ in range(2)]
+        # Each kernel reports, then waits on its stdin: both are alive at once, so
+        # the second to ask finds the first's server however slowly they start.
+        outputs = [k.stdout.readline().split() for k in kernels if k.stdout is not None]
+        for k in kernels:
+            k.communicate(timeout=60)
         assert sorted(o[0] for o in outputs) == ["adopted", "started"]  # only one spawn
         assert outputs[0][1] == outputs[1][1]  # the same server pid
         assert all(k.returncode == 0 for k in kernels)

@@ -77,10 +77,8 @@ def test_stall_hangs_until_client_leaves(ollama_standin: StandinHandle) -> None:
         assert r.status_code == 200
         with pytest.raises(httpx.ReadTimeout):
             r.read()
-    deadline = time.monotonic() + 2
-    while ollama_standin.stats()["running"] and time.monotonic() < deadline:
+    while ollama_standin.stats()["running"]:  # freed once it sees us gone; pytest-timeout bounds it
         time.sleep(0.02)
-    assert ollama_standin.stats()["running"] == 0
 
 
 def test_slow_load(ollama_standin: StandinHandle, client: httpx.Client) -> None:

@@ -58,14 +58,13 @@ async def test_parallel_slots_run_together(ollama_standin_factory: StandinFactor
 
 
 async def test_disconnect_frees_slot_promptly(ollama_standin_factory: StandinFactory) -> None:
-    handle = ollama_standin_factory(num_parallel=1, tokens_per_second=0.25)
+    # The next token would come in 1000 s: only the disconnect can free the slot.
+    handle = ollama_standin_factory(num_parallel=1, tokens_per_second=0.001)
     async with httpx.AsyncClient(base_url=handle.url, timeout=10) as client:
         async with client.stream("POST", "/api/chat", json={**_chat(), "stream": True}) as r:
             async for _ in r.aiter_lines():
                 break  # one token, then walk away mid-stream
-        left_at = time.monotonic()
-        await _until(lambda: bool(handle.stats()["running"] == 0), within=3.0)
-        assert time.monotonic() - left_at < 2.0  # the next token would have come after 4 s
+        await _until(lambda: bool(handle.stats()["running"] == 0))
 
 
 async def test_disconnect_while_queued_leaves_queue(ollama_standin_factory: StandinFactory) -> None:
@@ -78,23 +77,23 @@ async def test_disconnect_while_queued_leaves_queue(ollama_standin_factory: Stan
         queued = asyncio.ensure_future(client.post("/api/chat", json=_chat()))
         await _until(lambda: bool(handle.stats()["waiting"] == 1))
         queued.cancel()
-        await _until(lambda: bool(handle.stats()["waiting"] == 0), within=2.0)
+        await _until(lambda: bool(handle.stats()["waiting"] == 0))
         holder.cancel()
-        await _until(lambda: bool(handle.stats()["running"] == 0), within=2.0)
+        await _until(lambda: bool(handle.stats()["running"] == 0))
         assert (await client.post("/api/chat", json=_chat())).status_code == 200
 
 
 def test_cold_then_warm_then_expired(ollama_standin_factory: StandinFactory) -> None:
     handle = ollama_standin_factory(load_seconds=0.2)
     with httpx.Client(base_url=handle.url, timeout=10) as client:
-        cold = client.post("/api/chat", json=_chat(keep_alive=0.6)).json()
-        warm = client.post("/api/chat", json=_chat(keep_alive=0.6)).json()
+        cold = client.post("/api/chat", json=_chat(keep_alive="1h")).json()
+        warm = client.post("/api/chat", json=_chat(keep_alive="1h")).json()
         assert cold["load_duration"] >= 200_000_000
-        assert warm["load_duration"] < 100_000_000
+        assert warm["load_duration"] < cold["load_duration"]
         assert cold["total_duration"] >= cold["load_duration"]
         assert [m["name"] for m in client.get("/api/ps").json()["models"]] == ["llama3.2:latest"]
-        time.sleep(0.7)
-        assert client.get("/api/ps").json()["models"] == []
+        client.post("/api/chat", json=_chat(keep_alive=0.2))  # the last request sets the expiry
+        _wait_until(lambda: client.get("/api/ps").json()["models"] == [])
         again = client.post("/api/chat", json=_chat()).json()
         assert again["load_duration"] >= 200_000_000
 
@@ -139,10 +138,17 @@ def test_handle_stats_shape(ollama_standin: StandinHandle) -> None:
     assert {"running", "waiting", "max_running_seen", "max_waiting_seen", "loaded"} <= stats.keys()
 
 
-async def _until(condition: Callable[[], bool], within: float = 3.0) -> None:
-    """Poll ``condition`` (it does blocking admin calls, hence the thread) until true."""
-    deadline = time.monotonic() + within
-    while not await asyncio.to_thread(condition):
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
+async def _until(condition: Callable[[], bool]) -> None:
+    """Poll ``condition`` (it does blocking admin calls, hence the thread) until true.
+
+    The stand-in runs in its own thread and offers no event to wait on; a missing
+    state change is caught by pytest-timeout, not by a deadline that a loaded
+    machine could miss.
+    """
+    await asyncio.to_thread(_wait_until, condition)
+
+
+def _wait_until(condition: Callable[[], bool]) -> None:
+    """``_until`` for synchronous tests."""
+    while not condition():
+        time.sleep(0.01)

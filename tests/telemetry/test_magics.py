@@ -10,6 +10,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 import ollama_nb
+from ollama_nb.domain import OllamaNbError
 from ollama_nb.runtime import Runtime
 from ollama_nb.telemetry.performance import PerformanceReport
 
@@ -49,17 +50,17 @@ def test_perf_returns_a_report_with_charts(shell: InteractiveShell) -> None:
     assert report._repr_html_().count("data:image/png;base64,") == 5
 
 
-def test_bad_since_is_one_line_not_a_traceback(
-    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert shell.run_line_magic("ollama", "metrics --since soon") is None
-    assert shell.run_line_magic("ollama", "perf --model not/a/valid:model:name") is None
-    lines = capsys.readouterr().out.strip().splitlines()
+def test_bad_since_is_one_line_not_a_traceback(shell: InteractiveShell) -> None:
+    lines = []
+    for line in ("metrics --since soon", "perf --model not/a/valid:model:name"):
+        with pytest.raises(OllamaNbError) as failed:
+            shell.run_line_magic("ollama", line)
+        lines += failed.value._render_traceback_()
     assert lines == [
-        "✖ Cannot read 'soon' as a time. Use a look-back like 30m, 1h, 7d or 2w, "
-        "or a date like 2024-05-01.",
-        "✖ 'not/a/valid:model:name' is not a valid model name. Use letters, digits, '.', "
-        "'-', '_' as in `llama3.2:3b` or `namespace/model:tag`.",
+        "InvalidInputError: Cannot read 'soon' as a time. Use a look-back like 30m, 1h, 7d "
+        "or 2w, or a date like 2024-05-01.",
+        "InvalidInputError: 'not/a/valid:model:name' is not a valid model name. Use letters, "
+        "digits, '.', '-', '_' as in `llama3.2:3b` or `namespace/model:tag`.",
     ]
 
 

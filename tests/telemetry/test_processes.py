@@ -6,7 +6,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 WRITER = textwrap.dedent(
@@ -17,10 +16,10 @@ WRITER = textwrap.dedent(
     from ollama_nb.telemetry import TelemetryStore
 
     logging.basicConfig(level=logging.WARNING)
-    path, name, count, go = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
+    path, name, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     store = TelemetryStore(path)
-    while not go.exists():
-        time.sleep(0.005)
+    print("ready", flush=True)
+    sys.stdin.readline()  # the test's go: both writers start together
     for n in range(count):
         store.record(RequestEvent(
             request_id=f"{name}-{n}", started_at=time.time(), kind="chat",
@@ -38,19 +37,23 @@ WRITER = textwrap.dedent(
 
 def test_two_processes_lose_no_events_and_never_see_a_lock(tmp_path: Path) -> None:
     path = tmp_path / "data" / "metrics.sqlite"
-    go = tmp_path / "go"
     count = 600
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(path), name, str(count), str(go)],
+            [sys.executable, "-c", WRITER, str(path), name, str(count)],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for name in ("kernel-a", "kernel-b")
     ]
-    time.sleep(0.3)  # both interpreters up and waiting on the start file
-    go.touch()
+    for proc in procs:  # both interpreters up and waiting for the go
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
     outputs = [proc.communicate(timeout=120) for proc in procs]
     for proc, (out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err

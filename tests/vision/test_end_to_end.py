@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from IPython.core.displaypub import DisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 
 import ollama_nb
-from ollama_nb import api
+import ollama_nb.batch  # registers df.ollama
 from ollama_nb.domain import InvalidInputError
 from ollama_nb.runtime import Runtime, set_runtime
 from ollama_nb.settings import load_settings
@@ -41,7 +42,6 @@ class Published(DisplayPublisher):  # type: ignore[misc]
 def runtime(ollama_standin: StandinHandle) -> Iterator[Runtime]:
     runtime = Runtime(load_settings(host=ollama_standin.url, request_log=False, retry_attempts=0))
     previous = set_runtime(runtime)
-    api._vision_models.clear()
     try:
         yield runtime
     finally:
@@ -141,3 +141,55 @@ def test_vision_check_is_asked_once_per_model(
         ollama_nb.chat("and this?", model="gemma3:4b", images=[photo(32, 32)])
     assert len(ollama_standin.requests("/api/show")) == 1
     assert len(ollama_standin.requests("/api/chat")) == 3
+
+
+def test_image_flag_takes_what_people_type(
+    shell: tuple[InteractiveShell, Published],
+    ollama_standin: StandinHandle,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ip, _ = shell
+    (tmp_path / "photo.jpg").write_bytes(encoded(photo(40, 30), "JPEG"))
+    (tmp_path / "shot.png").write_bytes(encoded(photo(20, 20), "PNG"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    ip.user_ns["pil"] = photo(10, 10)
+    for flag, width in [
+        ("photo.jpg", 40), ("'photo.jpg'", 40), ('"photo.jpg"', 40),
+        ("~/shot.png", 20), ("'~/shot.png'", 20), ("pil", 10), ("pil.resize((8,8))", 8),
+    ]:  # fmt: skip
+        result = ip.run_cell(f"%%chat gemma3:4b --image {flag}\nWhat is this?")
+        assert result.error_in_exec is None, flag
+        assert sent_images(ollama_standin)[0]["width"] == width, flag
+    sent = len(ollama_standin.requests("/api/chat"))
+    result = ip.run_cell("%%chat gemma3:4b --image nothing.jpg\nWhat is this?")
+    error = result.error_in_exec
+    assert isinstance(error, InvalidInputError)
+    (line,) = error._render_traceback_()
+    assert "--image nothing.jpg: not a variable or expression (NameError" in line
+    assert f"no file at {tmp_path / 'nothing.jpg'}" in line
+    assert len(ollama_standin.requests("/api/chat")) == sent
+
+
+def test_every_surface_refuses_before_sending_and_names_models_that_can(
+    shell: tuple[InteractiveShell, Published], ollama_standin: StandinHandle
+) -> None:
+    ip, _ = shell
+    ip.user_ns["pil"] = photo(10, 10)
+    result = ip.run_cell("%%chat llama3.2 --image pil\nWhat is this?")
+    assert isinstance(result.error_in_exec, InvalidInputError)
+    assert "'llama3.2' does not support vision" in str(result.error_in_exec)
+    assert "gemma3:4b" in str(result.error_in_exec)
+    result = ip.run_cell("%%chat llama3.2 --think\nWhy?")
+    assert isinstance(result.error_in_exec, InvalidInputError)
+    assert "does not support thinking" in str(result.error_in_exec)
+    assert "qwen3:0.6b" in str(result.error_in_exec)
+    with pytest.raises(InvalidInputError, match=r"Installed models that can: qwen3:0\.6b"):
+        ollama_nb.chat("Why?", model="gemma3:4b", think=True)
+    frame = pd.DataFrame({"q": ["a", "b"], "img": [photo(8, 8), photo(9, 9)]})
+    out = frame.ollama.chat("{q}", model="llama3.2", images="img", progress=False)
+    assert out["status"].tolist() == ["failed", "failed"]
+    assert "does not support vision" in out["error"].iloc[0]
+    assert ollama_standin.requests("/api/chat") == []
+    assert ip.run_cell("%%chat qwen3:0.6b --think\nWhy?").error_in_exec is None

@@ -22,7 +22,9 @@ from ollama_nb.runtime import Runtime, set_runtime
 from ollama_nb.settings import load_settings
 from ollama_nb.testing import StandinHandle
 
-WAIT_S = 10.0
+#: A hang guard that names what never happened, not a speed requirement: far above
+#: anything a loaded CI machine needs, well under pytest-timeout's 300 s.
+WAIT_S = 60.0
 #: Threads the runtime itself owns (its loop, the telemetry writer); panels must add none.
 RUNTIME_THREADS = {"ollama_nb-loop", "ollama_nb-telemetry"}
 

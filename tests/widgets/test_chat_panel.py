@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -152,6 +153,22 @@ def test_an_image_variable_from_the_notebook_can_be_attached(env: Env) -> None:
     wait_for(lambda: not panel.busy, "the reply")
     assert len(env.requests("/api/chat")[-1]["messages"][-1]["images"]) == 1
     del env.ip.user_ns["photo"], env.ip.user_ns["not_an_image"]
+    panel.close()
+
+
+def test_attach_takes_a_typed_path_by_the_same_rule_as_the_magic(env: Env, tmp_path: Path) -> None:
+    (tmp_path / "shot.png").write_bytes(png_bytes())
+    panel = ready(env, model="gemma3:4b")
+    panel.variable.value = f"'{tmp_path / 'shot.png'}'"
+    panel.attach_button.click()
+    assert "shot.png" in panel.attached.value and panel.variable.value == ""
+    panel.variable.value = "nothing_here.png"
+    panel.attach_button.click()
+    assert "not a variable or expression" in panel.banner.text
+    assert "no file at" in panel.banner.text
+    panel.send("Describe it.")
+    wait_for(lambda: not panel.busy, "the reply")
+    assert len(env.requests("/api/chat")[-1]["messages"][-1]["images"]) == 1
     panel.close()
 
 
