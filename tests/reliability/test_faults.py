@@ -241,7 +241,10 @@ def test_two_kernels_racing_to_start(
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ.get('PATH', '')}")
     try:
         kernels = [run_kernel(tmp_path, port, "linger") for _ in range(2)]
-        outputs = [k.communicate(timeout=90)[0].split() for k in kernels]
+        # Each reports, then waits on its stdin, so both are alive at once.
+        outputs = [k.stdout.readline().split() for k in kernels if k.stdout is not None]
+        for kernel in kernels:
+            kernel.communicate(timeout=90)
     finally:
         stop_recorded(tmp_path / "data")
     actions = sorted(o[0] for o in outputs)
