@@ -37,8 +37,8 @@ from .domain import (
     OllamaNbError,
     ServerUnavailableError,
 )
+from .metrics_api import metrics, projects, report, summary, usage
 from .runtime import get_runtime
-from .telemetry import metrics, report
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -92,11 +92,14 @@ __all__ = [
     "load_ipython_extension",
     "metrics",
     "models",
+    "projects",
     "ps",
     "pull",
     "report",
     "show",
     "stream_chat",
+    "summary",
     "unload_ipython_extension",
+    "usage",
     "version",
 ]

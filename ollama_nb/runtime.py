@@ -1,30 +1,52 @@
 """The composition root: the only module that names concrete adapters.
 
 One ``Runtime`` per process holds the settings, the background loop, the HTTP
-gateway (one connection pool), the concurrency gate and the metrics sinks, so
-magics, widgets, batches, the Python API and the Jupyter server extension all
-share one configuration. Nothing is created at import: the loop thread starts
-and the client is built on first use.
+gateway (one connection pool), the concurrency gate, the metrics sinks, the
+telemetry store, the image pipeline and the server manager, so magics,
+widgets, batches, the Python API and the Jupyter server extension all share
+one configuration. Nothing is created at import: the loop thread starts, the
+client and the store are built, and Pillow is imported on first use.
+
+Everything below this module gets what it needs passed in (settings, a clock,
+a callable) and never imports it back: the layers point one way::
+
+    api, vision, metrics_api, notebook, widgets, batch, server_extension   (entry points)
+        -> runtime                                                  (composition root)
+        -> server, telemetry, infrastructure, settings             (adapters)
+        -> application -> domain
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .application.ports import Clock, GateStats, MetricsSink
-from .application.use_cases import Ports
-from .domain import CircuitOpenError, ServerUnavailableError
+from .application.use_cases import Ports, complete
+from .domain import (
+    ChatResult,
+    CircuitOpenError,
+    GenerateRequest,
+    ServerUnavailableError,
+)
 from .infrastructure.clock import SystemClock
 from .infrastructure.event_sinks import FanOut, JsonRequestLog, RecentEvents
 from .infrastructure.gate import SlotGate
 from .infrastructure.http_gateway import HttpOllamaGateway
 from .infrastructure.loop_thread import LoopThread
 from .infrastructure.resilience import CircuitBreaker, RetryPolicy
+from .server.hardware import Hardware
+from .server.manager import ServerManager
+from .server.settings import ServerSettings
 from .settings import Settings, load_settings, update_settings
+from .telemetry.store import DB_NAME, Retention, TelemetryStore
+
+if TYPE_CHECKING:
+    from .infrastructure.image_pipeline import ImagePipeline
 
 T = TypeVar("T")
 
@@ -44,8 +66,15 @@ _CONNECTION_SETTINGS = frozenset(
 
 
 class Runtime:
-    """``telemetry=False`` builds a runtime that keeps no metrics file: for a process
-    that must not write one, and for measuring what the store costs."""
+    """Everything one process shares; ``get_runtime()`` gives the process-wide one.
+
+    ``telemetry=False`` builds a runtime that keeps no metrics file: for a
+    process that must not write one, and for measuring what the store costs.
+    ``server_settings``, ``hardware`` and ``environ`` shape the server manager
+    (default: ``OLLAMA_NB_SERVER_*``, this machine, this process's environment);
+    a notebook that wants to see what a start on another machine would do passes
+    ``hardware`` to ``runtime.server.tune_report`` instead.
+    """
 
     def __init__(
         self,
@@ -53,6 +82,9 @@ class Runtime:
         *,
         clock: Clock | None = None,
         telemetry: bool = True,
+        server_settings: ServerSettings | None = None,
+        hardware: Hardware | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self._settings = settings or load_settings()
         self.clock: Clock = clock or SystemClock()
@@ -66,10 +98,15 @@ class Runtime:
             limit=self._settings.effective_parallel,
             vision_limit=self._settings.vision_parallel,
         )
-        self._telemetry = telemetry
-        self._telemetry_attached = not telemetry
+        self._keep_metrics = telemetry
+        self._store: TelemetryStore | None = None
+        self._remove_store: Callable[[], None] = lambda: None
+        self._images: ImagePipeline | None = None
+        self._server: ServerManager | None = None
+        self._server_args = (server_settings, hardware, environ)
         self._confirmed_capabilities: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
+        self._parts_lock = threading.Lock()
 
     # --- settings ----------------------------------------------------------------
 
@@ -86,9 +123,17 @@ class Runtime:
         self.gate.resize(new.effective_parallel, new.vision_parallel)
         if (old.request_log, old.data_dir) != (new.request_log, new.data_dir):
             self._close_request_log()
-        if old.data_dir != new.data_dir or old.history != new.history:
-            self._telemetry_attached = not self._telemetry
+        if self._store is not None and _retention(old) != _retention(new):
+            self._store.retention = _retention(new)
+        if old.data_dir != new.data_dir:
+            self._close_store()  # the next request opens the store in the new folder
+        if self._images is not None:
+            self._images.reconfigure(new.vision)
         return new
+
+    def _follow_slots(self, parallel: int) -> None:
+        """The server manager saw the server run with ``parallel`` slots: size the gate to it."""
+        self.configure(parallel=parallel)
 
     # --- adapters ------------------------------------------------------------------
 
@@ -131,12 +176,59 @@ class Runtime:
         return FanOut(sinks)
 
     @property
-    def ports(self) -> Ports:
-        if not self._telemetry_attached:
-            from . import telemetry
+    def telemetry(self) -> TelemetryStore:
+        """The metrics store in ``data_dir``, added to the sinks when first asked for."""
+        with self._parts_lock:
+            if self._store is None:
+                store = TelemetryStore(
+                    self._settings.data_dir / DB_NAME,
+                    history=lambda: self._settings.history,
+                    retention=_retention(self._settings),
+                    server_profile=self.server_profile,
+                )
+                self._remove_store = self.add_sink(store)
+                self._store = store
+            return self._store
 
-            telemetry.attach(self)  # idempotent; follows a data_dir change
-            self._telemetry_attached = True
+    @property
+    def server(self) -> ServerManager:
+        """The manager of the local Ollama server (its ``OLLAMA_NB_SERVER_*`` settings read now)."""
+        with self._parts_lock:
+            if self._server is None:
+                server_settings, hardware, environ = self._server_args
+                self._server = ServerManager(
+                    lambda: self._settings,
+                    follow_slots=self._follow_slots,
+                    load=self._load,
+                    server_settings=server_settings,
+                    hardware=hardware,
+                    environ=environ,
+                )
+            return self._server
+
+    def server_profile(self) -> str | None:
+        """The running server's tuning profile for each metrics row; never fails a write."""
+        try:
+            return self.server.active_profile()
+        except Exception:  # the server manager's trouble must not cost us the events
+            logging.getLogger(__name__).debug("active_profile() failed", exc_info=True)
+            return None
+
+    @property
+    def images(self) -> ImagePipeline:
+        """The image pipeline built from the ``image_*`` settings, with this runtime's clock."""
+        with self._parts_lock:
+            if self._images is None:
+                # Pillow loads here, on the first image, not when ollama_nb is imported.
+                from .infrastructure.image_pipeline import ImagePipeline
+
+                self._images = ImagePipeline(self._settings.vision, clock=self.clock)
+            return self._images
+
+    @property
+    def ports(self) -> Ports:
+        if self._store is None and self._keep_metrics:
+            self.telemetry  # noqa: B018 - building it attaches it as a sink
         return Ports(
             gateway=self.gateway,
             gate=self.gate,
@@ -178,15 +270,17 @@ class Runtime:
         """Start the local server when allowed; True if one answers now."""
         if self.loop.in_loop_thread():
             return False  # starting blocks for seconds: never on the shared loop
-        from .server import ensure_running
-
-        started = ensure_running(self)
+        started = self.server.ensure_running()
         if started:
             self.gateway.breaker.reset()
         return started
 
     def iterate(self, work: Callable[[Ports], AsyncIterator[T]]) -> Iterator[T]:
         return self.loop.iterate(work(self.ports))
+
+    def _load(self, request: GenerateRequest) -> ChatResult:
+        """One non-streamed request (the server manager's warm-up), recorded like any other."""
+        return self.run(lambda ports: complete(ports, request, stream=False))
 
     # --- shutdown -----------------------------------------------------------------
 
@@ -204,10 +298,27 @@ class Runtime:
             self._request_log.close()
             self._request_log = None
 
+    def _close_store(self) -> None:
+        with self._parts_lock:
+            store, self._store = self._store, None
+            remove, self._remove_store = self._remove_store, lambda: None
+        remove()
+        if store is not None:
+            store.close()
+
     def close(self) -> None:
         self._drop_gateway()
         self._close_request_log()
+        self._close_store()
         self.loop.stop()
+
+
+def _retention(settings: Settings) -> Retention:
+    max_mb = settings.metrics_max_mb
+    return Retention(
+        max_age_days=settings.metrics_retention_days,
+        max_bytes=None if max_mb is None else int(max_mb * 1024 * 1024),
+    )
 
 
 _runtime: Runtime | None = None

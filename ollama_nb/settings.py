@@ -16,9 +16,12 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .domain import ConfigurationError, GenerationOptions, KeepAlive, ModelName
+from .domain.images import ImageFormat, ImageSettings, VisionSettings
 from .infrastructure.host import OllamaHost, parse_ollama_host
 
 ENV_PREFIX = "OLLAMA_NB_"
+
+_IMAGE_FORMATS: dict[str, ImageFormat] = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 
 
 def default_data_dir() -> Path:
@@ -88,6 +91,10 @@ class Settings(BaseSettings):
     image_fetch_remote: bool = Field(default=False, description="Fetch http(s) image URLs.")
     image_fetch_timeout_s: float = Field(default=10.0, gt=0)
     image_fetch_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    image_model_max_side: dict[str, int] = Field(
+        default_factory=dict,
+        description="Longest image side per model-name prefix, e.g. {'moondream': 756}.",
+    )
 
     @field_validator("host")
     @classmethod
@@ -112,6 +119,37 @@ class Settings(BaseSettings):
             return None
         KeepAlive(value)
         return value
+
+    @field_validator("image_model_max_side")
+    @classmethod
+    def _check_model_sides(cls, value: dict[str, int]) -> dict[str, int]:
+        for prefix, side in value.items():
+            ImageSettings(max_side=side)  # the same range as image_max_side
+            if not prefix.strip():
+                raise ValueError("model-name prefixes must not be empty")
+        return value
+
+    @property
+    def vision(self) -> VisionSettings:
+        """The image pipeline's settings, as the runtime builds it from these."""
+        fmt: ImageFormat = (
+            "auto" if self.image_format == "auto" else _IMAGE_FORMATS[self.image_format]
+        )
+        return VisionSettings(
+            image=ImageSettings(
+                max_side=self.image_max_side,
+                format=fmt,
+                quality=self.image_quality,
+                max_pixels=self.image_max_pixels,
+                max_bytes=self.image_max_bytes,
+                allow_remote=self.image_fetch_remote,
+                remote_timeout_s=self.image_fetch_timeout_s,
+                remote_max_bytes=self.image_fetch_max_bytes,
+            ),
+            cache_max_bytes=self.image_cache_bytes,
+            cache_ttl_s=self.image_cache_ttl_s,
+            model_max_side=tuple(self.image_model_max_side.items()),
+        )
 
     @property
     def ollama_host(self) -> OllamaHost:

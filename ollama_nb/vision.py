@@ -2,8 +2,8 @@
 
 ``prepare_images`` turns whatever a notebook holds (a PIL image, a path, bytes,
 base64 or a ``data:`` URL, a NumPy array, a matplotlib figure, an
-``IPython.display.Image``) into small JPEG/PNG/WebP bytes, through one
-process-wide Pillow pipeline and its SHA-256 keyed cache, so an image used in
+``IPython.display.Image``) into small JPEG/PNG/WebP bytes, through the
+runtime's Pillow pipeline and its SHA-256 keyed cache, so an image used in
 many cells or batch rows is processed once. ``thumbnails_html`` shows exactly
 what was sent. Pillow is imported on first use, not when this module loads, so
 ``is_image_source`` stays cheap for the magics that call it on every ``{name}``.
@@ -15,29 +15,23 @@ import base64
 import html
 import io
 import sys
-import threading
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .domain.images import ImageSettings, PreparedImage, human_bytes
+from .domain.images import PreparedImage, VisionSettings, human_bytes
+from .runtime import Runtime, get_runtime
 
 if TYPE_CHECKING:
-    from .infrastructure.image_cache import ImageCacheStats, LruImageCache
-    from .infrastructure.image_processor import PillowImageProcessor
-    from .runtime import Runtime
+    from .infrastructure.image_cache import ImageCacheStats
 
 __all__ = [
     "VisionSettings",
     "cache_stats",
     "caption",
     "clear_cache",
-    "configure_vision",
     "is_image_source",
     "prepare_images",
-    "reset_vision",
     "thumbnails_html",
     "vision_settings",
 ]
@@ -59,203 +53,28 @@ _MAGIC = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class VisionSettings:
-    """Everything the vision pipeline is built from.
-
-    ``model_max_side`` overrides ``image.max_side`` for models whose name starts
-    with a key (``{"moondream": 756}``), for tuning profiles that know a model's
-    vision encoder.
-    """
-
-    image: ImageSettings = field(default_factory=ImageSettings)
-    cache_max_bytes: int = 1024**3
-    cache_ttl_s: float = 3600.0
-    model_max_side: tuple[tuple[str, int], ...] = ()
-
-    def for_model(self, model: str | None) -> ImageSettings:
-        """The image settings to use for ``model`` (its override, else the default)."""
-        if model:
-            name = model.lower()
-            for prefix, side in self.model_max_side:
-                if name.startswith(prefix.lower()):
-                    return replace(self.image, max_side=side)
-        return self.image
-
-
-# --- the process-wide pipeline --------------------------------------------------------------
-
-_lock = threading.Lock()
-_overrides: dict[str, Any] = {}
-_built: tuple[VisionSettings, PillowImageProcessor, LruImageCache] | None = None
-
-#: Settings fields read from ``Runtime.settings`` when the lead wires them in.
-_RUNTIME_FIELDS: Mapping[str, str] = {
-    "image_max_side": "max_side",
-    "image_format": "format",
-    "image_quality": "quality",
-    "image_max_pixels": "max_pixels",
-    "image_max_bytes": "max_bytes",
-    "image_fetch_remote": "allow_remote",
-    "image_fetch_timeout_s": "remote_timeout_s",
-    "image_fetch_max_bytes": "remote_max_bytes",
-}
-
-
-def _settings_from(runtime: Runtime | None) -> VisionSettings:
-    image_values: dict[str, Any] = {}
-    cache_values: dict[str, Any] = {}
-    if runtime is not None:
-        configured = runtime.settings
-        for name, target in _RUNTIME_FIELDS.items():
-            value = getattr(configured, name, None)
-            if value is not None:
-                image_values[target] = value.upper() if target == "format" else value
-        for name, target in (
-            ("image_cache_bytes", "cache_max_bytes"),
-            ("image_cache_ttl_s", "cache_ttl_s"),
-        ):
-            value = getattr(configured, name, None)
-            if value is not None:
-                cache_values[target] = value
-    image_names = {f.name for f in fields(ImageSettings)}
-    for key, value in _overrides.items():
-        (image_values if key in image_names else cache_values)[key] = value
-    if "format" in image_values and isinstance(image_values["format"], str):
-        image_values["format"] = _format_name(image_values["format"])
-    model_max_side = cache_values.pop("model_max_side", ())
-    if isinstance(model_max_side, Mapping):
-        model_max_side = tuple(model_max_side.items())
-    return VisionSettings(
-        image=ImageSettings(**image_values), model_max_side=tuple(model_max_side), **cache_values
-    )
-
-
-def _format_name(value: str) -> str:
-    return "auto" if value.lower() == "auto" else value.upper().replace("JPG", "JPEG")
-
-
-def _pipeline(
-    runtime: Runtime | None,
-) -> tuple[VisionSettings, PillowImageProcessor, LruImageCache]:
-    """The processor and cache for the current settings, rebuilt only when they change.
-
-    The cache survives a change of processing settings (its keys include them)
-    and is only resized when its own bounds change.
-    """
-    global _built
-    from .infrastructure.image_cache import LruImageCache
-    from .infrastructure.image_processor import PillowImageProcessor
-
-    if runtime is None:
-        from .runtime import get_runtime
-
-        runtime = get_runtime()
-    settings = _settings_from(runtime)
-    with _lock:
-        if _built is not None and _built[0] == settings:
-            return _built
-        if _built is None:
-            cache = LruImageCache(
-                max_bytes=settings.cache_max_bytes, ttl_s=settings.cache_ttl_s, clock=runtime.clock
-            )
-        else:
-            cache = _built[2]
-            cache.resize(max_bytes=settings.cache_max_bytes, ttl_s=settings.cache_ttl_s)
-        processor = PillowImageProcessor(settings.image, cache=cache)
-        _built = (settings, processor, cache)
-        return _built
-
-
-_per_model: dict[ImageSettings, PillowImageProcessor] = {}
-
-
-def _processor_for(settings: ImageSettings, cache: LruImageCache) -> PillowImageProcessor:
-    """A processor for a model's own size, kept so its file memo and in-flight map persist."""
-    from .infrastructure.image_processor import PillowImageProcessor
-
-    with _lock:
-        processor = _per_model.get(settings)
-        if processor is None or processor.cache is not cache:
-            processor = _per_model[settings] = PillowImageProcessor(settings, cache=cache)
-        return processor
-
-
-def configure_vision(**changes: Any) -> VisionSettings:
-    """Change how images are processed in this process: ``max_side``, ``format``,
-    ``quality``, ``max_pixels``, ``max_bytes``, ``allow_remote``,
-    ``remote_timeout_s``, ``remote_max_bytes``, ``cache_max_bytes``,
-    ``cache_ttl_s``, ``model_max_side`` (a mapping of model-name prefix to side).
-
-    Values are validated before they apply; ``configure_vision()`` with no
-    arguments returns the current settings.
-    """
-    from .domain import ConfigurationError
-
-    known = {f.name for f in fields(ImageSettings)} | {
-        "cache_max_bytes",
-        "cache_ttl_s",
-        "model_max_side",
-    }
-    unknown = sorted(set(changes) - known)
-    if unknown:
-        raise ConfigurationError(
-            f"Unknown vision setting {unknown[0]!r}.", hint=f"Settings: {', '.join(sorted(known))}."
-        )
-    with _lock:
-        previous = dict(_overrides)
-        _overrides.update(changes)
-    try:
-        return _pipeline(None)[0]
-    except (TypeError, ValueError) as exc:
-        with _lock:
-            _overrides.clear()
-            _overrides.update(previous)
-        if isinstance(exc, ConfigurationError):
-            raise
-        raise ConfigurationError(f"Vision setting rejected: {exc}") from None
-
-
-def vision_settings(*, runtime: Runtime | None = None) -> VisionSettings:
-    """The settings images are processed with right now."""
-    return _pipeline(runtime)[0]
-
-
-def reset_vision() -> None:
-    """Forget overrides, the processor and the cache (tests, or a fresh start)."""
-    global _built
-    with _lock:
-        _overrides.clear()
-        _per_model.clear()
-        _built = None
-
-
 # --- the public surface ---------------------------------------------------------------------
 
 
 def prepare_images(
-    sources: Sequence[object], *, runtime: Runtime | None = None, model: str | None = None
+    sources: Sequence[object] | object, *, runtime: Runtime | None = None, model: str | None = None
 ) -> list[PreparedImage]:
     """Validate, shrink and encode each source; cached by content and settings.
 
     A single source (a path string, bytes, an array…) is accepted as well as a
-    list. ``model`` picks a per-model size from ``model_max_side``. Several
+    list. ``model`` picks a per-model size from ``image_model_max_side``. Several
     images are processed on a few threads: Pillow releases the GIL while it
     decodes, resizes and encodes. Raises ``ImageError`` naming the bad source.
+    How images are shrunk is set like every other setting:
+    ``ollama_nb.configure(image_max_side=768)`` or ``%ollama config image_max_side=768``.
     """
     items: list[object] = list(sources) if isinstance(sources, list | tuple) else [sources]
-    if not items:
-        return []
-    settings, processor, cache = _pipeline(runtime)
-    chosen = settings.for_model(model)
-    if chosen != settings.image:
-        processor = _processor_for(chosen, cache)
-    if len(items) == 1:
-        return [processor.prepare(items[0])]
-    with ThreadPoolExecutor(
-        max_workers=min(4, len(items)), thread_name_prefix="ollama-nb-img"
-    ) as pool:
-        return list(pool.map(processor.prepare, items))
+    return (runtime or get_runtime()).images.prepare(items, model=model)
+
+
+def vision_settings(*, runtime: Runtime | None = None) -> VisionSettings:
+    """The settings images are processed with right now."""
+    return (runtime or get_runtime()).images.settings
 
 
 def is_image_source(obj: object) -> bool:
@@ -300,13 +119,13 @@ def thumbnails_html(images: Sequence[PreparedImage]) -> str:
 
 
 def cache_stats(*, runtime: Runtime | None = None) -> ImageCacheStats:
-    """Hits, misses, evictions, entries and bytes of the process-wide image cache."""
-    return _pipeline(runtime)[2].stats()
+    """Hits, misses, evictions, entries and bytes of the runtime's image cache."""
+    return (runtime or get_runtime()).images.stats()
 
 
 def clear_cache(*, runtime: Runtime | None = None) -> None:
     """Drop every cached image (statistics are kept)."""
-    _pipeline(runtime)[2].clear()
+    (runtime or get_runtime()).images.cache.clear()
 
 
 # --- helpers --------------------------------------------------------------------------------

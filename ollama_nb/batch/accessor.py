@@ -1,19 +1,20 @@
 """``df.ollama``: the batch functions as DataFrame methods.
 
-Registered when ``ollama_nb.batch`` is imported. The methods only forward to
-``batch``/``embed_column`` with the frame filled in, so the accessor and the
-function can never disagree.
+Registered when ``ollama_nb.batch`` is imported. The methods take the same
+typed arguments as ``batch``/``embed_column`` (``RowArgs``, ``EmbedArgs``:
+shown by ``df.ollama.chat?`` and tab completion) and run the same code with the
+frame filled in, so the accessor and the functions can never disagree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import Any
 
 import pandas as pd
 
-from .api import Template, abatch, batch
-from .embed import aembed_column, embed_column
+from .api import RowArgs, Template, arun_batch, run_batch
+from .arguments import keyword_form
+from .embed import EmbedArgs, arun_embed, run_embed
 
 
 @pd.api.extensions.register_dataframe_accessor("ollama")
@@ -23,24 +24,32 @@ class OllamaAccessor:
     def __init__(self, frame: pd.DataFrame) -> None:
         self._frame = frame
 
-    def chat(self, template: Template, **kwargs: Any) -> pd.DataFrame:
+    @keyword_form(RowArgs)
+    def chat(self, template: Template, args: RowArgs) -> pd.DataFrame:
         """One ``/api/chat`` request per row; arguments as ``ollama_nb.batch``."""
-        return batch(self._frame, template, kind="chat", **kwargs)
+        return run_batch(self._frame, template, args.of_kind("chat"))
 
-    def generate(self, template: Template, **kwargs: Any) -> pd.DataFrame:
+    @keyword_form(RowArgs)
+    def generate(self, template: Template, args: RowArgs) -> pd.DataFrame:
         """One ``/api/generate`` request per row; arguments as ``ollama_nb.batch``."""
-        return batch(self._frame, template, kind="generate", **kwargs)
+        return run_batch(self._frame, template, args.of_kind("generate"))
 
-    def embed(self, column: Hashable, **kwargs: Any) -> pd.DataFrame:
+    @keyword_form(EmbedArgs)
+    def embed(self, column: Hashable, args: EmbedArgs) -> pd.DataFrame:
         """A vector per row of ``column``, in a new ``embedding`` column."""
-        return embed_column(self._frame, column, **kwargs)
+        return run_embed(self._frame, column, args)
 
-    async def achat(self, template: Template, **kwargs: Any) -> pd.DataFrame:
+    @keyword_form(RowArgs)
+    async def achat(self, template: Template, args: RowArgs) -> pd.DataFrame:
         """``chat`` for async cells: ``await df.ollama.achat(...)``."""
-        return await abatch(self._frame, template, kind="chat", **kwargs)
+        return await arun_batch(self._frame, template, args.of_kind("chat"))
 
-    async def agenerate(self, template: Template, **kwargs: Any) -> pd.DataFrame:
-        return await abatch(self._frame, template, kind="generate", **kwargs)
+    @keyword_form(RowArgs)
+    async def agenerate(self, template: Template, args: RowArgs) -> pd.DataFrame:
+        """``generate`` for async cells."""
+        return await arun_batch(self._frame, template, args.of_kind("generate"))
 
-    async def aembed(self, column: Hashable, **kwargs: Any) -> pd.DataFrame:
-        return await aembed_column(self._frame, column, **kwargs)
+    @keyword_form(EmbedArgs)
+    async def aembed(self, column: Hashable, args: EmbedArgs) -> pd.DataFrame:
+        """``embed`` for async cells."""
+        return await arun_embed(self._frame, column, args)

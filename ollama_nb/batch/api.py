@@ -9,7 +9,7 @@ a thousand failed rows.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..application.reply_schema import ReplyColumns, ReplySchema
@@ -35,10 +35,9 @@ SUMMARY_KEY = "ollama_batch"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class BatchArgs:
-    """The keywords of ``batch``/``abatch`` (see ``batch`` for what each does)."""
+class RowArgs:
+    """The keywords of ``df.ollama.chat``/``generate`` (see ``ollama_nb.batch`` for each)."""
 
-    kind: Kind = "chat"
     model: str | None = None
     system: str | None = None
     images: Hashable | None = None
@@ -52,6 +51,16 @@ class BatchArgs:
     checkpoint: str | None = None
     progress: bool = True
     prefix: str = ""
+
+    def of_kind(self, kind: Kind) -> BatchArgs:
+        return BatchArgs(kind=kind, **{f.name: getattr(self, f.name) for f in fields(RowArgs)})
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BatchArgs(RowArgs):
+    """The keywords of ``batch``/``abatch``: the accessor's, and which endpoint to use."""
+
+    kind: Kind = "chat"
 
 
 @keyword_form(BatchArgs)
@@ -72,15 +81,24 @@ def batch(df: pd.DataFrame, template: Template, args: BatchArgs) -> pd.DataFrame
     Works in a plain cell and in an async cell; ``await abatch(...)`` keeps an
     async cell's event loop free while the rows run.
     """
+    return run_batch(df, template, args)
+
+
+@keyword_form(BatchArgs)
+async def abatch(df: pd.DataFrame, template: Template, args: BatchArgs) -> pd.DataFrame:
+    """``batch`` for async cells: ``result = await ollama_nb.abatch(df, ...)``."""
+    return await arun_batch(df, template, args)
+
+
+def run_batch(df: pd.DataFrame, template: Template, args: BatchArgs) -> pd.DataFrame:
+    """``batch`` with its arguments checked into ``BatchArgs`` (the accessor calls this)."""
     runtime = get_runtime()
     run = BatchRun(df, _spec(df, template, args, runtime))
     ended = run_blocking(runtime.loop, run.run(runtime.ports), _bar(run, args), run.counts)
     return _finish(run, ended, args)
 
 
-@keyword_form(BatchArgs)
-async def abatch(df: pd.DataFrame, template: Template, args: BatchArgs) -> pd.DataFrame:
-    """``batch`` for async cells: ``result = await ollama_nb.abatch(df, ...)``."""
+async def arun_batch(df: pd.DataFrame, template: Template, args: BatchArgs) -> pd.DataFrame:
     runtime = get_runtime()
     run = BatchRun(df, _spec(df, template, args, runtime))
     ended = await run_awaiting(runtime.loop, run.run(runtime.ports), _bar(run, args), run.counts)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Literal, TypeAlias
 
 from .errors import ConfigurationError
@@ -96,3 +96,27 @@ class ImageSettings:
     def fingerprint(self) -> str:
         """The settings that change the output bytes; part of every cache key."""
         return f"side={self.max_side};fmt={self.format};q={self.quality}"
+
+
+@dataclass(frozen=True, slots=True)
+class VisionSettings:
+    """Everything the image pipeline is built from (``Settings.vision`` makes one).
+
+    ``model_max_side`` overrides ``image.max_side`` for models whose name starts
+    with a key (``("moondream", 756)``), for models whose vision encoder wants
+    another size.
+    """
+
+    image: ImageSettings = field(default_factory=ImageSettings)
+    cache_max_bytes: int = 1024**3
+    cache_ttl_s: float = 3600.0
+    model_max_side: tuple[tuple[str, int], ...] = ()
+
+    def for_model(self, model: str | None) -> ImageSettings:
+        """The image settings to use for ``model`` (its override, else the default)."""
+        if model:
+            name = model.lower()
+            for prefix, side in self.model_max_side:
+                if name.startswith(prefix.lower()):
+                    return replace(self.image, max_side=side)
+        return self.image

@@ -17,7 +17,6 @@ from .launcher import (
     embedded_available,
     is_embedded_binary,
     launcher_path,
-    start_embedded_server,
 )
 from .models import (
     BASE_MODEL_NOTE,
@@ -56,5 +55,4 @@ __all__ = [
     "parse_model_list",
     "read_gguf",
     "require_llama_cpp",
-    "start_embedded_server",
 ]

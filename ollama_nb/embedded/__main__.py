@@ -90,12 +90,10 @@ def _start_server(runtime: Runtime, env: dict[str, str]) -> bool:
     """Start Ollama if installed, else the embedded server; True if this call started one."""
     host = runtime.settings.ollama_host
     if shutil.which("ollama"):
-        from ..server import get_manager
-
-        report = get_manager(runtime).start()
+        report = runtime.server.start()
         print(report)
         return report.outcome.action == "started"
-    from .launcher import start_embedded_server
+    from ..server.embedded_start import start_embedded_server
 
     require_llama_cpp()
     outcome = start_embedded_server(host, runtime.settings.data_dir)

@@ -3,7 +3,8 @@
 The manager's process machinery (state file, lock, log, shared clients, "stop only what we
 started") expects an executable that takes ``serve``. A two-line launcher script that runs
 ``python -m ollama_nb.embedded serve`` with this interpreter gives it exactly that, so the
-embedded server is started, adopted, reported and stopped by the same code as Ollama.
+embedded server is started, adopted, reported and stopped by the same code as Ollama
+(``ollama_nb.server.embedded_start``; this module knows nothing of the manager).
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..infrastructure.host import OllamaHost
 from ..infrastructure.private_files import private_dir
-from ..server.process import Progress, ServerProcess, StartOutcome
 
 LAUNCHER_NAME = "ollama-nb-embedded.cmd" if os.name == "nt" else "ollama-nb-embedded"
 #: The environment the embedded server is started with: one slot (see llama_engine).
@@ -50,25 +49,3 @@ def launcher_path(data_dir: Path) -> Path:
 def is_embedded_binary(binary: str) -> bool:
     """Whether a server state's ``binary`` is our launcher (i.e. the embedded backend)."""
     return Path(binary).name == LAUNCHER_NAME
-
-
-def start_embedded_server(
-    host: OllamaHost,
-    data_dir: Path,
-    *,
-    timeout_s: float = 60.0,
-    progress: Progress | None = None,
-) -> StartOutcome:
-    """Start the embedded server at ``host`` (or adopt ours / use whatever answers there).
-
-    The handle is the manager's own: its state file records the launcher as the binary,
-    so ``%ollama stop`` stops it and the status can tell which backend is serving.
-    """
-    server = ServerProcess(host, data_dir)
-    return server.start(
-        lambda: launcher_path(data_dir),
-        EMBEDDED_ENV,
-        profile=EMBEDDED_PROFILE,
-        timeout_s=timeout_s,
-        progress=progress,
-    )

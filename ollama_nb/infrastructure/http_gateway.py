@@ -200,7 +200,9 @@ class HttpOllamaGateway:
                     data = json.loads(line)
                 except (json.JSONDecodeError, UnicodeDecodeError):
                     text = line[:80].decode("utf-8", "replace")
-                    raise StreamError(f"the server sent a line that is not JSON: {text!r}") from None
+                    raise StreamError(
+                        f"the server sent a line that is not JSON: {text!r}"
+                    ) from None
                 if isinstance(data, dict) and data.get("error"):
                     raise _error_line(str(data["error"]), model)
                 if not isinstance(data, dict):

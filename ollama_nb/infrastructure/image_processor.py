@@ -266,7 +266,7 @@ class PillowImageProcessor:
         return ImageError(
             description,
             f"is {size:,} bytes, over the {self.settings.max_bytes:,}-byte limit.",
-            hint="Shrink it first, or raise the limit with configure_vision(max_bytes=...).",
+            hint="Shrink it first, or raise the limit: `%ollama config image_max_bytes=...`.",
         )
 
     def _fetch(self, url: str) -> _Source:
@@ -275,7 +275,7 @@ class PillowImageProcessor:
             raise ImageError(
                 description,
                 "remote URLs are not fetched.",
-                hint="Download it yourself, or enable with configure_vision(allow_remote=True).",
+                hint="Download it yourself, or allow it: `%ollama config image_fetch_remote=true`.",
             )
         import httpx
 
@@ -453,7 +453,7 @@ class PillowImageProcessor:
         return ImageError(
             description,
             f"is too large to decode safely ({dims}over {self.settings.max_pixels:,} pixels).",
-            hint="It may be a decompression bomb; if you trust it, raise configure_vision(max_pixels=...).",
+            hint="It may be a decompression bomb; if you trust it, raise `%ollama config image_max_pixels=...`.",
         )
 
     def _draft_scale(self, size: tuple[int, int]) -> int:

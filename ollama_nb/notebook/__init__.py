@@ -1,5 +1,5 @@
-"""Notebook surfaces: magics, display helpers, the ``%ollama`` subcommand table."""
+"""Notebook surfaces: magics, display helpers, the ``%ollama`` subcommand table.
 
-from .extension import load_ipython_extension, unload_ipython_extension
-
-__all__ = ["load_ipython_extension", "unload_ipython_extension"]
+``%load_ext ollama_nb`` loads ``extension``; nothing is imported here, so a
+widget that reuses a display helper does not pull in every magic.
+"""

@@ -1,30 +1,22 @@
 """The ``%ollama`` subcommand table.
 
 Each feature keeps its subcommands in its own module and registers them here
-with ``@subcommand``; the magic only dispatches. A handler receives the rest of
-the line and the shell, parses it with IPython's ``magic_arguments`` and
-returns an object to display (or None). User mistakes are raised as
+with ``@subcommand``; the magic only dispatches. ``extension`` imports those
+modules when the extension loads. A handler receives the rest of the line,
+the shell and the runtime the extension was loaded with, parses the line with
+IPython's ``magic_arguments`` and returns an object to display (or None). User mistakes are raised as
 ``UsageError`` or ``OllamaNbError`` and shown as one line.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-Handler = Callable[[str, Any], object]
+from ..runtime import Runtime
 
-#: Modules that register subcommands when imported; a missing one just means
-#: that feature is not installed in this build.
-FEATURE_MODULES = (
-    "ollama_nb.notebook.core_commands",
-    "ollama_nb.notebook.server_commands",
-    "ollama_nb.notebook.metrics_commands",
-    "ollama_nb.notebook.panel_commands",
-    "ollama_nb.notebook.embedded_commands",
-)
+Handler = Callable[[str, Any, Runtime], object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,15 +42,6 @@ def subcommand(
         return handler
 
     return register
-
-
-def load_feature_modules() -> None:
-    for module in FEATURE_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
 
 
 def lookup(name: str) -> Subcommand | None:

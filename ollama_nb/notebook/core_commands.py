@@ -30,7 +30,7 @@ from ..domain import (
     OllamaNbError,
     RunningModel,
 )
-from ..runtime import Runtime, get_runtime
+from ..runtime import Runtime
 from ..settings import Settings
 from .commands import all_subcommands, subcommand
 from .display import Notice, Sections, Table, human_bytes, show_note, show_warning
@@ -76,8 +76,7 @@ def _running_table(models: list[RunningModel]) -> Table:
 
 
 @subcommand("status", "host, server version, loaded models, queue and breaker")
-def status(line: str, shell: Any) -> object:
-    runtime = get_runtime()
+def status(line: str, shell: Any, runtime: Runtime) -> object:
     settings = runtime.settings
 
     async def probe(ports: use_cases.Ports) -> tuple[str | None, list[RunningModel], str | None]:
@@ -122,10 +121,9 @@ def status(line: str, shell: Any) -> object:
 
 
 @subcommand("models", "installed models with size, family and capabilities", aliases=("list",))
-def models(line: str, shell: Any) -> object:
+def models(line: str, shell: Any, runtime: Runtime) -> object:
     if line.strip():
         raise UsageError("Usage: %ollama models")
-    runtime = get_runtime()
 
     async def gather(ports: use_cases.Ports) -> list[tuple[ModelSummary, ModelInfo | None]]:
         summaries = await use_cases.list_models(ports)
@@ -161,14 +159,13 @@ def models(line: str, shell: Any) -> object:
 
 
 @subcommand("ps", "models loaded in memory now")
-def ps(line: str, shell: Any) -> object:
-    return _running_table(get_runtime().run(use_cases.running_models))
+def ps(line: str, shell: Any, runtime: Runtime) -> object:
+    return _running_table(runtime.run(use_cases.running_models))
 
 
 @subcommand("show", "details of one model: family, capabilities, context, parameters")
-def show(line: str, shell: Any) -> object:
+def show(line: str, shell: Any, runtime: Runtime) -> object:
     name = _one_model(line, "show")
-    runtime = get_runtime()
 
     async def fetch(ports: use_cases.Ports) -> ModelInfo:
         try:
@@ -230,9 +227,8 @@ def _progress_bundle(
 
 
 @subcommand("pull", "download a model, with a progress bar per layer")
-def pull(line: str, shell: Any) -> object:
+def pull(line: str, shell: Any, runtime: Runtime) -> object:
     name = _one_model(line, "pull")
-    runtime = get_runtime()
     handle = display({"text/plain": f"Pulling {name.value}…"}, raw=True, display_id=True)
     layers: dict[str, _Layer] = {}
     last = float("-inf")
@@ -262,19 +258,18 @@ def pull(line: str, shell: Any) -> object:
 
 
 @subcommand("rm", "delete an installed model")
-def rm(line: str, shell: Any) -> object:
+def rm(line: str, shell: Any, runtime: Runtime) -> object:
     name = _one_model(line, "rm")
-    get_runtime().run(lambda ports: use_cases.delete_model(ports, name))
+    runtime.run(lambda ports: use_cases.delete_model(ports, name))
     return Notice(f"Deleted {name.value}.", "note")
 
 
 @subcommand("use", "set the default model for magics, widgets and the Python API")
-def use(line: str, shell: Any) -> object:
+def use(line: str, shell: Any, runtime: Runtime) -> object:
     """``%ollama use NAME [--warm]``: set the default model, optionally loading it now."""
     words = line.split()
     warm_it = "--warm" in words
     name = _one_model(" ".join(w for w in words if w != "--warm"), "use")
-    runtime = get_runtime()
     runtime.configure(default_model=name.value)
     try:
         installed = runtime.run(lambda ports: use_cases.installed_match(ports, name))
@@ -287,9 +282,7 @@ def use(line: str, shell: Any) -> object:
             f"`%ollama pull {name.value}` downloads it."
         )
     elif warm_it:
-        from ..server import warm
-
-        display(warm(name.value, runtime))
+        display(runtime.server.warm(name.value))
     return Notice(f"Default model: {name.value}.", "note")
 
 
@@ -297,8 +290,7 @@ def use(line: str, shell: Any) -> object:
 
 
 @subcommand("host", "show or change the Ollama server for this kernel")
-def host(line: str, shell: Any) -> object:
-    runtime = get_runtime()
+def host(line: str, shell: Any, runtime: Runtime) -> object:
     if line.strip():
         runtime.configure(host=line.strip())
     alive = runtime.run(use_cases.is_alive)
@@ -320,8 +312,7 @@ def _show(value: object) -> str:
 
 
 @subcommand("config", "show settings, or set them: %ollama config key=value ...")
-def config(line: str, shell: Any) -> object:
-    runtime = get_runtime()
+def config(line: str, shell: Any, runtime: Runtime) -> object:
     state = state_of(shell)
     changes: dict[str, Any] = {}
     for pair in line.split():
@@ -351,7 +342,7 @@ def _history_args() -> None:
 
 
 @subcommand("history", "recent turns of a conversation: history [-n N] [-c NAME]")
-def history(line: str, shell: Any) -> object:
+def history(line: str, shell: Any, runtime: Runtime) -> object:
     args = parse_argstring(_history_args, line)
     store = state_of(shell).conversations
     conversation = store.find(args.conversation)
@@ -389,7 +380,7 @@ def _clip(text: str, limit: int = 120) -> str:
 
 
 @subcommand("reset", "forget a conversation: reset [NAME|--all]")
-def reset(line: str, shell: Any) -> object:
+def reset(line: str, shell: Any, runtime: Runtime) -> object:
     store = state_of(shell).conversations
     words = line.split()
     if words == ["--all"]:
@@ -407,7 +398,7 @@ def reset(line: str, shell: Any) -> object:
 
 
 @subcommand("help", "this cheat sheet")
-def help_(line: str, shell: Any) -> object:
+def help_(line: str, shell: Any, runtime: Runtime) -> object:
     rows = [(f"%ollama {c.name}", c.summary) for c in all_subcommands()]
     rows += [
         (

@@ -15,7 +15,7 @@ from IPython.core.error import UsageError
 
 from ..application import use_cases
 from ..domain import ModelName, OllamaNbError
-from ..runtime import Runtime, get_runtime
+from ..runtime import Runtime
 from .commands import subcommand
 
 
@@ -92,10 +92,10 @@ def backend_section(runtime: Runtime) -> tuple[str, object] | None:
 @subcommand(
     "backend", "which backend serves: Ollama, the embedded llama.cpp server or the stand-in"
 )
-def backend(line: str, shell: Any) -> object:
+def backend(line: str, shell: Any, runtime: Runtime) -> object:
     if line.strip():
         raise UsageError("Usage: %ollama backend")
-    return _Text(_describe(get_runtime()))
+    return _Text(_describe(runtime))
 
 
 class _Text(str):

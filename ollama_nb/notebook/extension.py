@@ -1,8 +1,8 @@
 """``%load_ext ollama_nb`` / ``%unload_ext ollama_nb``.
 
 Loading registers the magics, the per-cell hook that keys conversation turns,
-an input rewrite for one-line questions, and imports the feature modules that
-add ``%ollama`` subcommands. It opens no connection and starts no thread; the
+and an input rewrite for one-line questions; importing this module imports the
+feature modules that add ``%ollama`` subcommands. It opens no connection and starts no thread; the
 first request does.
 """
 
@@ -11,7 +11,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .commands import load_feature_modules
+from ..runtime import get_runtime
+from . import (  # each registers its ``%ollama`` subcommands
+    core_commands,  # noqa: F401
+    embedded_commands,  # noqa: F401
+    metrics_commands,  # noqa: F401
+    panel_commands,  # noqa: F401
+    server_commands,  # noqa: F401
+)
 from .magics import OllamaMagics
 
 _HOOK = "pre_run_cell"
@@ -40,11 +47,10 @@ def question_lines(lines: list[str]) -> list[str]:
 def load_ipython_extension(ip: Any) -> None:
     if "OllamaMagics" in ip.magics_manager.registry:
         return  # loading twice must not register the hook twice
-    magics = OllamaMagics(ip)
+    magics = OllamaMagics(ip, get_runtime())  # every magic and subcommand uses this runtime
     ip.register_magics(magics)
     ip.events.register(_HOOK, magics.state.before_cell)
     ip.input_transformers_cleanup.append(question_lines)
-    load_feature_modules()
 
 
 def unload_ipython_extension(ip: Any) -> None:

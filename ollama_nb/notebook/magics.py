@@ -11,7 +11,6 @@ cancels the request on that loop and the partial answer stays on screen.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import re
 import shlex
@@ -23,7 +22,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from .. import api
+from .. import vision
 from ..application import use_cases
 from ..application.conversations import DEFAULT_CONVERSATION, ConversationStore
 from ..application.replies import ReplyAccumulator
@@ -39,7 +38,7 @@ from ..domain import (
 )
 from ..image_reference import resolve_image
 from ..request_builder import RequestBuilder
-from ..runtime import Runtime, get_runtime
+from ..runtime import Runtime
 from . import commands
 from .display import (
     STREAM_INTERVAL_S,
@@ -174,8 +173,9 @@ def extract_code(text: str) -> str:
 class OllamaMagics(Magics):
     shell: Any
 
-    def __init__(self, shell: Any) -> None:
+    def __init__(self, shell: Any, runtime: Runtime) -> None:
         super().__init__(shell)
+        self.runtime = runtime
         self.state = NotebookState()
 
     # --- %ollama ---------------------------------------------------------------
@@ -189,8 +189,8 @@ class OllamaMagics(Magics):
 
         Subcommands: status, models (list), ps, show NAME, pull NAME, rm NAME,
         use NAME, host [URL], config [key=value ...], history [-n N] [-c NAME],
-        reset [NAME|--all], start/stop/restart/tune, metrics/perf, panel, help.
-        `%ollama help` prints a cheat sheet.
+        reset [NAME|--all], help, start/stop/restart/tune, metrics/perf,
+        panel, backend. `%ollama help` prints a cheat sheet.
         """
         name, _, rest = line.strip().partition(" ")
         name = name or "help"
@@ -199,7 +199,7 @@ class OllamaMagics(Magics):
             known = ", ".join(c.name for c in commands.all_subcommands())
             raise UsageError(f"Unknown subcommand {name!r}. Known: {known}.")
         try:
-            return command.handler(rest.strip(), self.shell)
+            return command.handler(rest.strip(), self.shell, self.runtime)
         except OllamaNbError as error:
             raise cell_failure(error) from None
 
@@ -274,22 +274,21 @@ class OllamaMagics(Magics):
         }
 
     def _chat(self, args: Any, prompt: str) -> ChatReply | None:
-        runtime = get_runtime()
+        runtime = self.runtime
         state = self.state
         namespace = self.shell.user_ns
-        vision = _vision()
         filled = interpolate(
             prompt,
             namespace,
             max_chars=state.interpolation_max_chars,
-            is_image=vision.is_image_source if vision is not None else None,
+            is_image=vision.is_image_source,
         )
         for warning in filled.warnings:
             show_warning(warning)
         sources = [
             resolve_image(text, self.shell.ev, label="--image") for text in args.image
         ] + filled.images
-        images, thumbnails, saved = _prepare_images(sources, runtime, vision)
+        images, thumbnails, saved = _prepare_images(sources, runtime)
         schema = self._schema(args)
         options = parse_options(args.options)
         if args.temperature is not None:
@@ -409,25 +408,11 @@ def cell_failure(error: OllamaNbError) -> OllamaNbError:
     return error
 
 
-def _vision() -> Any:
-    """The vision feature's module, when this build has it (imported only when chatting)."""
-    try:
-        return importlib.import_module("ollama_nb.vision")
-    except ModuleNotFoundError as exc:
-        if exc.name != "ollama_nb.vision":
-            raise
-        return None
-
-
-def _prepare_images(
-    sources: Sequence[object], runtime: Runtime, vision: Any
-) -> tuple[list[str], str, int]:
-    """Base64 images, thumbnails HTML and bytes saved by the image pipeline."""
+def _prepare_images(sources: Sequence[object], runtime: Runtime) -> tuple[list[str], str, int]:
+    """Base64 images, thumbnails HTML and bytes saved by the runtime's image pipeline."""
     if not sources:
         return [], "", 0
-    if vision is None:
-        return list(api.encode_images(sources)), "", 0
-    prepared = vision.prepare_images(sources, runtime=runtime)
+    prepared = runtime.images.prepare(sources)
     return (
         [image.to_base64() for image in prepared],
         vision.thumbnails_html(prepared),

@@ -3,7 +3,7 @@
 """``%ollama metrics`` and ``%ollama perf``: the metrics store from a magic.
 
 Both are thin: parse the line, ask ``ollama_nb.telemetry`` for a table or a
-report, and return it for Jupyter to display.
+report from the runtime's store, and return it for Jupyter to display.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from .. import telemetry
+from ..runtime import Runtime
 from .commands import subcommand
 from .display import Notice
 
@@ -54,10 +55,12 @@ def _filters(args: Any) -> str:
 
 
 @subcommand("metrics", "requests, errors, latency, TTFT, tokens/s per model")
-def metrics_command(line: str, shell: Any) -> object:
+def metrics_command(line: str, shell: Any, runtime: Runtime) -> object:
     """Summary table per model of the requests recorded in the metrics store."""
     args = parse_argstring(_metrics_args, line)
-    table = telemetry.summary(args.since, args.model, args.project)
+    table = telemetry.summary(
+        runtime.telemetry, args.since, args.model, args.project, now=runtime.clock.time()
+    )
     if table.empty:
         where = f" matching {_filters(args)}" if _filters(args) else ""
         return Notice(f"No requests recorded{where} yet.")
@@ -65,7 +68,14 @@ def metrics_command(line: str, shell: Any) -> object:
 
 
 @subcommand("perf", "performance report with charts (decode speed, latency, TTFT, loads)")
-def perf_command(line: str, shell: Any) -> object:
+def perf_command(line: str, shell: Any, runtime: Runtime) -> object:
     """A performance report for the matching requests; ``.to_html(path)`` saves it."""
     args = parse_argstring(_perf_args, line)
-    return telemetry.report(args.since, args.model, args.project)
+    return telemetry.report(
+        runtime.telemetry,
+        args.since,
+        args.model,
+        args.project,
+        server_profile=runtime.server_profile(),
+        now=runtime.clock.time(),
+    )

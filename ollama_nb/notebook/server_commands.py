@@ -17,10 +17,10 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import DisplayHandle, display
 
 from ..runtime import Runtime
-from ..server import get_manager
 from ..server.process import Progress
 from ..server.profiles import check_env_value
 from .commands import subcommand
+from .core_commands import STATUS_SECTIONS
 from .display import Notice
 
 #: Show the "waiting for the server" line only when a start takes longer than this.
@@ -68,39 +68,39 @@ def _with_progress(work: Any) -> Any:
 @magic_arguments()
 @argument("--warm", metavar="MODEL", help="preload MODEL once the server answers")
 @argument("--force", action="store_true", help="start even if the settings exceed the budget")
-def start(line: str, shell: Any) -> object:
+def start(line: str, shell: Any, runtime: Runtime) -> object:
     """Start the local Ollama server tuned for this machine (or use the one already running)."""
     args = _parse(start, line)
-    manager = get_manager()
+    manager = runtime.server
     return _with_progress(
         lambda progress: manager.start(warm=args.warm, force=args.force, progress=progress)
     )
 
 
 @magic_arguments()
-def stop(line: str, shell: Any) -> object:
+def stop(line: str, shell: Any, runtime: Runtime) -> object:
     """Stop the local server, only if ollama_nb started it."""
     _parse(stop, line)
-    return get_manager().stop()
+    return runtime.server.stop()
 
 
 @magic_arguments()
 @argument("--warm", metavar="MODEL", help="preload MODEL once the server answers")
 @argument("--force", action="store_true", help="start even if the settings exceed the budget")
-def restart(line: str, shell: Any) -> object:
+def restart(line: str, shell: Any, runtime: Runtime) -> object:
     """Stop our server and start it again, so changed tuning takes effect."""
     args = _parse(restart, line)
-    manager = get_manager()
+    manager = runtime.server
     return _with_progress(
         lambda progress: manager.restart(warm=args.warm, force=args.force, progress=progress)
     )
 
 
 @magic_arguments()
-def server(line: str, shell: Any) -> object:
+def server(line: str, shell: Any, runtime: Runtime) -> object:
     """Who runs the server at the host, with which profile, and where its log is."""
     _parse(server, line)
-    return get_manager().status()
+    return runtime.server.status()
 
 
 @magic_arguments()
@@ -114,10 +114,10 @@ def server(line: str, shell: Any) -> object:
     help="override a server variable, e.g. OLLAMA_NUM_PARALLEL=4",
 )
 @argument("--unset", metavar="NAME", action="append", default=[], help="drop an override")
-def tune(line: str, shell: Any) -> object:
+def tune(line: str, shell: Any, runtime: Runtime) -> object:
     """Hardware, chosen profile, each server variable and its source, and the memory budget."""
     args = _parse(tune, line)
-    manager = get_manager()
+    manager = runtime.server
     changes: dict[str, Any] = {}
     if args.profile is not None:
         changes["profile"] = None if args.profile == "auto" else args.profile
@@ -140,10 +140,10 @@ def tune(line: str, shell: Any) -> object:
 
 @magic_arguments()
 @argument("model", help="model to load now, e.g. llama3.2")
-def warm(line: str, shell: Any) -> object:
+def warm(line: str, shell: Any, runtime: Runtime) -> object:
     """Preload a model with an empty request so the next cell does not wait for the load."""
     args = _parse(warm, line)
-    return get_manager().warm(args.model)
+    return runtime.server.warm(args.model)
 
 
 subcommand("start", "start the local Ollama server tuned for this machine: start [--warm MODEL]")(
@@ -158,7 +158,7 @@ subcommand("warm", "preload a model so the first cell does not pay the load: war
 
 def _status_section(runtime: Runtime) -> tuple[str, object] | None:
     """The "Local server" part of ``%ollama status``: who owns it and how it was tuned."""
-    observation = get_manager(runtime).process().observe()
+    observation = runtime.server.process().observe()
     if observation.state is not None:
         s = observation.state
         started = time.strftime("%H:%M", time.localtime(s.started_at))
@@ -173,13 +173,5 @@ def _status_section(runtime: Runtime) -> tuple[str, object] | None:
     return "Local server", text
 
 
-def _register_status_section() -> None:
-    try:
-        from .core_commands import STATUS_SECTIONS
-    except ModuleNotFoundError:
-        return
-    if _status_section not in STATUS_SECTIONS:
-        STATUS_SECTIONS.append(_status_section)
-
-
-_register_status_section()
+if _status_section not in STATUS_SECTIONS:
+    STATUS_SECTIONS.append(_status_section)

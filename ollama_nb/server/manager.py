@@ -2,22 +2,24 @@
 
 It joins the pieces: the runtime's host and data directory, hardware detection,
 the chosen profile with user overrides, the process lifecycle, and the runtime's
-concurrency gate (sized to the slot count the server was started with).
+concurrency gate (sized to the slot count the server was started with). The
+runtime owns one and hands it what it needs as plain callables (read the
+settings, follow a slot count, run one load request), so this module never
+reaches back up to the runtime.
 """
 
 from __future__ import annotations
 
 import os
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
-from ..application.use_cases import complete
-from ..domain import ConfigurationError, GenerateRequest, KeepAlive, ModelName
+from ..domain import ChatResult, ConfigurationError, GenerateRequest, KeepAlive, ModelName
+from ..settings import Settings
 from .binary import OllamaNotInstalledError, find_ollama
 from .hardware import Hardware, detect_hardware
 from .process import (
@@ -42,9 +44,6 @@ from .profiles import (
     resolve_env,
 )
 from .settings import ServerSettings, load_server_settings
-
-if TYPE_CHECKING:
-    from ..runtime import Runtime
 
 
 class RemoteHostError(ConfigurationError):
@@ -282,18 +281,28 @@ def _table(rows: list[tuple[str, ...]], *, right: int | None = None) -> list[str
 
 
 class ServerManager:
-    """One per runtime; the state that matters lives on disk, so it is cheap."""
+    """One per runtime; the state that matters lives on disk, so it is cheap.
+
+    ``settings`` reads the runtime's current settings (host, data folder,
+    keep_alive, parallel); ``follow_slots`` resizes the runtime's gate to the
+    slot count a server runs with; ``load`` sends one request through the
+    runtime (so a warm-up is recorded like any other request).
+    """
 
     def __init__(
         self,
-        runtime: Runtime,
-        settings: ServerSettings | None = None,
+        settings: Callable[[], Settings],
         *,
+        follow_slots: Callable[[int], None],
+        load: Callable[[GenerateRequest], ChatResult],
+        server_settings: ServerSettings | None = None,
         hardware: Hardware | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        self.runtime = runtime
-        self._settings = settings or load_server_settings()
+        self._runtime_settings = settings
+        self._follow = follow_slots
+        self._load = load
+        self._settings = server_settings or load_server_settings()
         self._hardware = hardware
         self._environ = environ
         self._profiles: ProfileSet | None = None
@@ -344,11 +353,11 @@ class ServerManager:
         return Plan(choice, env, budget)
 
     def process(self) -> ServerProcess:
-        s = self.runtime.settings
+        s = self._runtime_settings()
         return ServerProcess(s.ollama_host, s.data_dir, stop_at_exit=self._settings.stop_at_exit)
 
     def _require_local(self, verb: str) -> None:
-        host = self.runtime.settings.ollama_host
+        host = self._runtime_settings().ollama_host
         if not host.is_local:
             raise RemoteHostError(
                 f"Cannot {verb} the server at {host.base_url}: it is on another machine, and "
@@ -410,7 +419,7 @@ class ServerManager:
             from ..embedded import embedded_available, launcher_path
 
             if self._settings.binary is None and embedded_available():
-                data_dir = self.runtime.settings.data_dir
+                data_dir = self._runtime_settings().data_dir
                 return (lambda: launcher_path(data_dir)), True
             error = OllamaNotInstalledError(
                 exc.message,
@@ -450,7 +459,7 @@ class ServerManager:
         version = _version(observation.host) if observation.answering else None
         if observation.state is not None:
             self._follow_slots(observation.state.parallel)
-        return StatusReport(observation, version, self.runtime.settings.ollama_host.is_local)
+        return StatusReport(observation, version, self._runtime_settings().ollama_host.is_local)
 
     def tune_report(self, hardware: Hardware | None = None) -> TuneReport:
         """Hardware, profile, every env value with its source, the budget, restart changes."""
@@ -469,17 +478,16 @@ class ServerManager:
         recorded in the metrics as well as returned.
         """
         name = ModelName(model)
-        keep = self.runtime.settings.keep_alive
+        keep = self._runtime_settings().keep_alive
         request = GenerateRequest(
             model=name, allow_empty=True, keep_alive=KeepAlive(keep) if keep else None
         )
-        result = self.runtime.run(lambda ports: complete(ports, request, stream=False))
-        timings = result.timings
+        timings = self._load(request).timings
         return WarmResult(name.value, timings.load_s or timings.latency_s or timings.total_s)
 
     def ensure_running(self) -> bool:
         """Auto-start: True if a server answers (now), False if we may not or cannot start one."""
-        host = self.runtime.settings.ollama_host
+        host = self._runtime_settings().ollama_host
         if not self._settings.auto_start or not host.is_local or host.scheme != "http":
             return False
         server = self.process()
@@ -492,8 +500,19 @@ class ServerManager:
         return True
 
     def _follow_slots(self, parallel: int) -> None:
-        if self.runtime.settings.effective_parallel != parallel:
-            self.runtime.configure(parallel=parallel)
+        if self._runtime_settings().effective_parallel != parallel:
+            self._follow(parallel)
+
+    def active_profile(self) -> str | None:
+        """The tuning profile of the server ollama_nb started at the current host, if any.
+
+        Reads only the state file: cheap enough to call for every telemetry record.
+        """
+        server = self.process()
+        state = server.read_state()
+        if state is None or server.owned_process(state) is None:
+            return None
+        return state.profile
 
 
 def _embedded(binary: str) -> bool:
@@ -508,24 +527,3 @@ def _version(base_url: str) -> str | None:
         return str(response.json().get("version") or "") or None
     except (httpx.HTTPError, ValueError, AttributeError):
         return None
-
-
-_managers: weakref.WeakKeyDictionary[Runtime, ServerManager] = weakref.WeakKeyDictionary()
-
-
-def get_manager(runtime: Runtime | None = None) -> ServerManager:
-    """The manager for ``runtime`` (default: the process-wide one)."""
-    if runtime is None:
-        from ..runtime import get_runtime
-
-        runtime = get_runtime()
-    manager = _managers.get(runtime)
-    if manager is None:
-        manager = ServerManager(runtime)
-        _managers[runtime] = manager
-    return manager
-
-
-def ensure_running(runtime: Runtime) -> bool:
-    """Hook for the runtime: on ServerUnavailableError, start the local server if allowed."""
-    return get_manager(runtime).ensure_running()

@@ -1,18 +1,16 @@
-"""The optional features behind the Lab panel: the server manager and the metrics store.
+"""The server manager and the metrics store behind the Lab panel.
 
-Both live in other parts of the package and may be missing (an older install,
-a trimmed build) or may not apply (the manager can only start a server on this
-machine). Each is imported lazily, and its absence is an answer the front end
-can show ("not available: why"), never a 500.
+Both are the runtime's own (``runtime.server``, ``runtime.telemetry``). The
+manager may not apply (it can only start a server on this machine): that is an
+answer the front end can show ("not available: why"), never a 500.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
-from types import ModuleType
 from typing import Any
 
+from .. import telemetry
 from ..runtime import Runtime
 
 Json = dict[str, Any]
@@ -24,14 +22,7 @@ SERIES_POINTS = 60
 
 
 class FeatureUnavailable(Exception):
-    """A feature this request needs is not installed or does not apply; ``str()`` says why."""
-
-
-def _import(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
+    """A feature this request needs does not apply here; ``str()`` says why."""
 
 
 # --- server manager -------------------------------------------------------------------
@@ -45,55 +36,34 @@ def manager_availability(runtime: Runtime) -> tuple[bool, str | None]:
             f"The Ollama server at {host.base_url} is not on this machine: "
             "only a local server can be started or stopped from JupyterLab."
         )
-    if _manager_module() is None:
-        return False, "The ollama_nb server manager is not installed in this environment."
     return True, None
 
 
-def _manager_module() -> ModuleType | None:
-    return _import("ollama_nb.server.manager")
+def call_manager(runtime: Runtime, name: str, *args: str, local_only: bool = True) -> str:
+    """Run one manager operation (start, stop, warm) and return its report as text.
 
-
-def _manager(runtime: Runtime) -> Any:
-    module = _manager_module()
-    get_manager = getattr(module, "get_manager", None) if module else None
-    if not callable(get_manager):
-        raise FeatureUnavailable("The ollama_nb server manager is not installed.")
-    return get_manager(runtime)
-
-
-def call_manager(runtime: Runtime, name: str, *args: Any, local_only: bool = True) -> str:
-    """Run one manager operation and return its report as text (blocking: use a thread).
-
-    Start and stop need a server on this machine; warming works on any host.
-    The manager's own errors (not ours to stop, port in use...) propagate as
-    ``OllamaNbError`` with their one-line explanation.
+    Blocking: call it from a thread. Start and stop need a server on this
+    machine; warming works on any host. The manager's own errors (not ours to
+    stop, port in use...) propagate as ``OllamaNbError`` with their one-line
+    explanation.
     """
     if local_only:
         available, reason = manager_availability(runtime)
         if not available:
             raise FeatureUnavailable(reason)
-    operation = getattr(_manager(runtime), name, None)
-    if not callable(operation):
-        raise FeatureUnavailable(f"The ollama_nb server manager cannot {name}.")
-    return str(operation(*args))
-
-
-def has_manager() -> bool:
-    return _manager_module() is not None
+    manager = runtime.server
+    if name == "start" and not args:
+        return str(manager.start())
+    if name == "stop" and not args:
+        return str(manager.stop())
+    if name == "warm" and len(args) == 1:
+        return str(manager.warm(args[0]))
+    raise FeatureUnavailable(f"The ollama_nb server manager cannot {name}.")
 
 
 def active_profile(runtime: Runtime) -> str | None:
     """The tuning profile the server manager started Ollama with, when it knows one."""
-    module = _import("ollama_nb.server")
-    lookup = getattr(module, "active_profile_name", None) if module else None
-    if not callable(lookup):
-        return None
-    try:
-        name = lookup(runtime)
-    except Exception:  # the status bar must not fail because a profile lookup did
-        return None
-    return name if isinstance(name, str) and name else None
+    return runtime.server_profile()
 
 
 # --- metrics ------------------------------------------------------------------------
@@ -105,11 +75,7 @@ def metrics_summary(runtime: Runtime, since: str = METRICS_WINDOW) -> Json:
     The store is one SQLite file written by every kernel, so this covers the
     whole Lab session, not just this server process.
     """
-    module = _import("ollama_nb.telemetry")
-    metrics = getattr(module, "metrics", None) if module else None
-    if not callable(metrics):
-        raise FeatureUnavailable("The ollama_nb metrics store is not installed.")
-    frame = metrics(since=since, runtime=runtime)
+    frame = telemetry.metrics(runtime.telemetry, since=since, now=runtime.clock.time())
     return summarise(frame, since)
 
 

@@ -248,7 +248,7 @@ class ModelActionHandler(_Handler):
         runtime = self.runtime()
         model = self.model_argument(self.body_object(frozenset({"model"})))
         try:
-            if action == "warm" and features.has_manager():
+            if action == "warm":
                 message = await asyncio.to_thread(
                     features.call_manager, runtime, "warm", model.value, local_only=False
                 )

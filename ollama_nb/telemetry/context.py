@@ -11,8 +11,6 @@ every row still says where it came from.
 
 from __future__ import annotations
 
-import importlib
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -64,25 +62,3 @@ def project_label(configured: str | None, cwd: Path | None = None) -> str:
 
 def current_origin(configured_project: str | None) -> Origin:
     return Origin(project=project_label(configured_project), notebook=notebook_path())
-
-
-def active_server_profile(runtime: object | None = None) -> str | None:
-    """The tuning profile the server manager runs Ollama with, when that feature is present.
-
-    Looked up at call time (``ollama_nb.server.active_profile_name``) so telemetry
-    works with or without the server manager installed, and never fails because
-    of it. ``runtime`` names whose server to ask; None means the process runtime.
-    """
-    try:
-        module = importlib.import_module("ollama_nb.server")
-    except ImportError:
-        return None
-    lookup = getattr(module, "active_profile_name", None)
-    if not callable(lookup):
-        return None
-    try:
-        name = lookup() if runtime is None else lookup(runtime)
-    except Exception:  # the server manager's trouble must not cost us the events
-        logging.getLogger(__name__).debug("active_profile_name() failed", exc_info=True)
-        return None
-    return name if isinstance(name, str) and name else None

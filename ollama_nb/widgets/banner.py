@@ -78,9 +78,7 @@ class Banner(widgets.VBox):
         self._background.submit(self._start())
 
     async def _start(self) -> None:
-        from ..server.manager import get_manager
-
-        manager = get_manager(self._background.runtime)
+        manager = self._background.runtime.server
         try:
             report = await self._background.in_thread(manager.start)
         except Exception as exc:  # shown to the user, the panel stays usable
@@ -93,10 +91,6 @@ class Banner(widgets.VBox):
 
 
 def _can_start_here(background: Background) -> bool:
-    """A start makes sense only for a plain-http server on this machine, with the manager installed."""
-    try:
-        import ollama_nb.server.manager  # noqa: F401
-    except ModuleNotFoundError:
-        return False
+    """A start makes sense only for a plain-http server on this machine."""
     host = background.runtime.settings.ollama_host
     return bool(host.is_local and host.scheme == "http")

@@ -39,6 +39,7 @@ from ..image_reference import resolve_image
 from ..notebook.display import CURSOR, STREAM_INTERVAL_S, footer_line, render_markdown
 from ..request_builder import RequestBuilder
 from ..runtime import Runtime, get_runtime
+from ..vision import is_image_source
 from .background import Background
 from .banner import Banner
 from .prompt_box import prompt_box
@@ -315,8 +316,6 @@ class ChatPanel(widgets.VBox):
 
     def refresh_variables(self) -> None:
         """List the notebook variables that hold images (PIL, arrays, figures, paths, bytes)."""
-        from ..vision import is_image_source
-
         namespace = getattr(self.shell, "user_ns", None) or {}
         names = sorted(
             name
@@ -347,8 +346,6 @@ class ChatPanel(widgets.VBox):
         files = change["new"]
         if not files:
             return
-        from ..vision import is_image_source
-
         for item in files:
             name = str(item.get("name", "upload"))
             content = bytes(item.get("content", b""))
@@ -418,10 +415,8 @@ class ChatPanel(widgets.VBox):
     def _prepared_images(self, model: str) -> tuple[list[str], int]:
         if not self._attachments:
             return [], 0
-        from ..vision import prepare_images
-
-        prepared = prepare_images(
-            [source for _, source in self._attachments], runtime=self.runtime, model=model
+        prepared = self.runtime.images.prepare(
+            [source for _, source in self._attachments], model=model
         )
         return [image.to_base64() for image in prepared], sum(i.bytes_saved for i in prepared)
 

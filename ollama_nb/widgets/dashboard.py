@@ -24,6 +24,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from .. import telemetry
 from ..application import use_cases
 from ..domain import ModelName, OllamaNbError, RequestEvent
 from ..runtime import Runtime, get_runtime
@@ -195,14 +196,11 @@ class Dashboard(widgets.VBox):
                     self._points.append(point)
 
     async def _load_history(self, window: str) -> None:
-        """Start from the metrics store's recent rows (once), if telemetry is installed."""
-        try:
-            from .. import telemetry
-        except ModuleNotFoundError:
-            return
+        """Start from the metrics store's recent rows (once)."""
+        runtime = self.runtime
         try:
             frame = await self._background.in_thread(
-                lambda: telemetry.metrics(since=window, runtime=self.runtime)
+                lambda: telemetry.metrics(runtime.telemetry, since=window, now=runtime.clock.time())
             )
         except OllamaNbError as exc:
             self.banner.warning(f"Could not read the metrics store: {exc}")

@@ -282,10 +282,8 @@ class ModelManager(widgets.VBox):
     async def _offer_recommended(self) -> None:
         """No models: offer the tuning profile's recommended ones as one-click pulls."""
         try:
-            from ..server.manager import get_manager
-
-            plan = await self._background.in_thread(get_manager(self.runtime).plan)
-        except (ModuleNotFoundError, OllamaNbError) as exc:
+            plan = await self._background.in_thread(self.runtime.server.plan)
+        except OllamaNbError as exc:
             self.banner.note(f"No models installed: type a name to pull ({exc}).")
             return
         profile = plan.choice.profile

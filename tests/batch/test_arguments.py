@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import fields
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -26,7 +28,7 @@ from ollama_nb.testing import StandinHandle
     ],
 )
 def test_help_shows_every_keyword_with_its_default(
-    function: object, arguments: type, leading: list[str]
+    function: Callable[..., Any], arguments: type, leading: list[str]
 ) -> None:
     signature = inspect.signature(function)  # what help(), `batch?` and Shift+Tab show
     names = list(signature.parameters)
@@ -39,6 +41,23 @@ def test_help_shows_every_keyword_with_its_default(
     assert "Send ``template``" in (inspect.getdoc(batch) or "")
 
 
+def test_the_accessor_shows_the_same_keywords_but_kind() -> None:
+    frame = pd.DataFrame({"q": ["one"]})
+    batch_keywords = list(inspect.signature(batch).parameters)[2:]
+    for method, kind_free in (
+        (frame.ollama.chat, True),
+        (frame.ollama.agenerate, True),
+        (frame.ollama.embed, False),
+    ):
+        keywords = list(inspect.signature(method).parameters)[1:]
+        if kind_free:
+            assert keywords == [k for k in batch_keywords if k != "kind"]
+        else:
+            assert keywords == [f.name for f in fields(EmbedArgs)]
+    with pytest.raises(TypeError, match=r"^chat\(\): .*'kind'"):
+        frame.ollama.chat("{q}", kind="generate")
+
+
 def test_async_twins_stay_coroutine_functions() -> None:
     assert inspect.iscoroutinefunction(abatch) and inspect.iscoroutinefunction(aembed_column)
     assert not inspect.iscoroutinefunction(batch)
@@ -49,17 +68,18 @@ def test_a_misspelt_keyword_names_the_function_called() -> None:
     with pytest.raises(TypeError, match=r"^batch\(\): .*'modle'"):
         batch(frame, "{x}", modle="llama3.2")  # type: ignore[call-arg]
     with pytest.raises(TypeError, match=r"^embed_column\(\): .*positional"):
-        embed_column(frame, "x", "llama3.2")  # type: ignore[misc]
+        embed_column(frame, "x", "llama3.2")  # type: ignore[call-arg]
 
 
 def test_tab_completion_offers_the_keywords() -> None:
     shell = InteractiveShell.instance()
     try:
         shell.user_ns["ollama_nb"] = ollama_nb
-        typed = "ollama_nb.batch(df, 'x', concur"
-        with provisionalcompleter():
-            matches = {c.text for c in shell.Completer.completions(typed, len(typed))}
-        assert "concurrency=" in matches
+        shell.user_ns["df"] = pd.DataFrame({"q": ["one"]})
+        for typed in ("ollama_nb.batch(df, 'x', concur", "df.ollama.chat('x', concur"):
+            with provisionalcompleter():
+                matches = {c.text for c in shell.Completer.completions(typed, len(typed))}
+            assert "concurrency=" in matches, typed
     finally:
         InteractiveShell.clear_instance()
 

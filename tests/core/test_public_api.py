@@ -11,8 +11,9 @@ EXPECTED = {
     "ChatMessage", "ChatPanel", "ChatResult", "Dashboard", "GenerationOptions", "ModelManager",
     "ModelNotFoundError", "OllamaNbError", "ServerUnavailableError", "__version__", "abatch",
     "achat", "aembed", "agenerate", "batch", "chat", "configure", "copy", "delete", "embed",
-    "generate", "get_runtime", "load_ipython_extension", "metrics", "models", "ps", "pull",
-    "report", "show", "stream_chat", "unload_ipython_extension", "version",
+    "generate", "get_runtime", "load_ipython_extension", "metrics", "models", "projects", "ps",
+    "pull", "report", "show", "stream_chat", "summary", "unload_ipython_extension", "usage",
+    "version",
 }  # fmt: skip
 
 

@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 from distributed import Client
 
+from ollama_nb import metrics
 from ollama_nb.domain import InvalidInputError
 from ollama_nb.runtime import Runtime, set_runtime
-from ollama_nb.telemetry import metrics
 from ollama_nb.testing import StandinHandle
 from ollama_nb.testing.pytest_plugin import StandinFactory
 
@@ -94,9 +94,11 @@ def test_a_rerun_sends_no_finished_row(
 ) -> None:
     lazy = frame(20, 4).ollama.chat("Rate: {text}", checkpoint=str(tmp_path / "run"))
     first = lazy.compute()
-    assert sum(sent_prompts(ollama_standin).values()) == 20
+    # Every row was asked (a task Dask re-ran on a busy machine may ask a row twice).
+    sent_first = sent_prompts(ollama_standin)
+    assert len(sent_first) == 20
     second = lazy.compute()
-    assert sum(sent_prompts(ollama_standin).values()) == 20
+    assert sent_prompts(ollama_standin) == sent_first  # the rerun asked nothing
     assert (second["status"] == "cached").all()
     pd.testing.assert_series_equal(first["response"], second["response"])
     assert sorted(p.name for p in (tmp_path / "run").iterdir() if p.suffix == ".sqlite") == [

@@ -6,6 +6,8 @@ import asyncio
 import base64
 import io
 import json
+import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -116,6 +118,10 @@ def test_a_cancelled_stream_frees_the_slot(client: httpx.Client, embedded: Serve
     # The connection is closed mid-stream; the next request gets the model's only slot.
     after = client.post("/api/generate", json=_gen(num_predict=2), timeout=60).json()
     assert after["done_reason"] == "length"
+    # The server frees the slot just after its last line is sent: wait for that, bounded.
+    freed, tick = time.monotonic() + 10, threading.Event()
+    while embedded.state.slots.running and time.monotonic() < freed:
+        tick.wait(0.01)
     assert embedded.state.slots.running == 0
 
 
@@ -179,8 +185,9 @@ def test_format_json_constrains_the_answer(client: httpx.Client) -> None:
 
 
 def test_the_server_manager_machinery_starts_and_stops_it(tmp_path: Path) -> None:
-    from ollama_nb.embedded import is_embedded_binary, start_embedded_server
+    from ollama_nb.embedded import is_embedded_binary
     from ollama_nb.infrastructure.host import parse_ollama_host
+    from ollama_nb.server.embedded_start import start_embedded_server
     from ollama_nb.server.process import ServerProcess, forget
     from tests.magics.conftest import dead_url
 

@@ -135,10 +135,11 @@ def test_history_and_reset(shell: Shell) -> None:
     assert shell.run("%ollama history").rows == ()
 
 
-def test_help_and_unknown(shell: Shell) -> None:
+def test_help_lists_every_feature_and_unknown_is_refused(shell: Shell) -> None:
     help_text = repr(shell.run("%ollama help"))
     assert "%ollama pull" in help_text and "%%chat" in help_text
-    assert "%ollama metrics" in help_text and "%ollama start" in help_text
+    for feature in ("start", "tune", "metrics", "perf", "panel", "backend"):
+        assert f"%ollama {feature}" in help_text  # every feature ships: nothing is "not installed"
     assert "issue" not in help_text.lower()
     with pytest.raises(UsageError, match="Unknown subcommand 'frobnicate'"):
         shell.run("%ollama frobnicate")

@@ -66,14 +66,13 @@ class Setup:
 
 
 def make_setup(data_dir: Path, port: int, hardware: Hardware | None = None) -> Setup:
-    runtime = Runtime(load_settings(host=f"127.0.0.1:{port}", data_dir=data_dir, request_log=False))
-    manager = ServerManager(
-        runtime,
-        load_server_settings(health_timeout_s=20),
+    runtime = Runtime(
+        load_settings(host=f"127.0.0.1:{port}", data_dir=data_dir, request_log=False),
+        server_settings=load_server_settings(health_timeout_s=20),
         hardware=hardware or Hardware.apple("M2", memory_gb=16),
         environ={},
     )
-    return Setup(runtime, manager, port, data_dir)
+    return Setup(runtime, runtime.server, port, data_dir)
 
 
 def stop_recorded(data_dir: Path) -> None:

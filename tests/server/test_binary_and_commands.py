@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from ollama_nb.domain import ConfigurationError
 from ollama_nb.notebook import server_commands
 from ollama_nb.notebook.commands import lookup
-from ollama_nb.runtime import set_runtime
-from ollama_nb.server import OllamaNotInstalledError, find_ollama, get_manager
+from ollama_nb.server import OllamaNotInstalledError, find_ollama
 
 from .conftest import Setup, write_executable
 
@@ -42,51 +40,47 @@ def test_search_order_path_then_usual_locations(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def shell(setup: Setup) -> Iterator[InteractiveShell]:
-    previous = set_runtime(setup.runtime)
-    # The manager for this runtime is the test's, with its simulated 16 GB Mac.
-    from ollama_nb.server import manager as manager_module
-
-    manager_module._managers[setup.runtime] = setup.manager
-    ip = InteractiveShell.instance()
-    try:
-        yield ip
-    finally:
-        set_runtime(previous)
+def shell() -> InteractiveShell:
+    """The subcommands get the runtime (whose manager sees a simulated 16 GB Mac) passed in."""
+    return InteractiveShell.instance()
 
 
-def test_tune_set_and_profile_through_the_subcommand(shell: InteractiveShell) -> None:
-    report = lookup("tune").handler("--set OLLAMA_NUM_PARALLEL=3 --profile apple-8gb", shell)  # type: ignore[union-attr]
+def test_tune_set_and_profile_through_the_subcommand(shell: InteractiveShell, setup: Setup) -> None:
+    report = lookup("tune").handler(
+        "--set OLLAMA_NUM_PARALLEL=3 --profile apple-8gb", shell, setup.runtime
+    )  # type: ignore[union-attr]
     text = str(report)
     assert "Profile:  apple-8gb (profile 'apple-8gb' chosen by you)" in text
     assert "OLLAMA_NUM_PARALLEL       3      override" in text
     assert "Memory budget" in text
 
     with pytest.raises(ConfigurationError, match="whole number"):
-        lookup("tune").handler("--set OLLAMA_NUM_PARALLEL=four", shell)  # type: ignore[union-attr]
+        lookup("tune").handler("--set OLLAMA_NUM_PARALLEL=four", shell, setup.runtime)  # type: ignore[union-attr]
     with pytest.raises(UsageError, match="NAME=VALUE"):
-        lookup("tune").handler("--set OLLAMA_NUM_PARALLEL", shell)  # type: ignore[union-attr]
+        lookup("tune").handler("--set OLLAMA_NUM_PARALLEL", shell, setup.runtime)  # type: ignore[union-attr]
     with pytest.raises(ConfigurationError, match="No tuning profile named 'huge'"):
-        lookup("tune").handler("--profile huge", shell)  # type: ignore[union-attr]
+        lookup("tune").handler("--profile huge", shell, setup.runtime)  # type: ignore[union-attr]
     assert "override" not in str(
-        lookup("tune").handler("--unset OLLAMA_NUM_PARALLEL --profile auto", shell)
+        lookup("tune").handler("--unset OLLAMA_NUM_PARALLEL --profile auto", shell, setup.runtime)
     )  # type: ignore[union-attr]
 
 
-def test_override_that_does_not_fit_is_refused_unless_forced(shell: InteractiveShell) -> None:
-    manager = get_manager()
+def test_override_that_does_not_fit_is_refused_unless_forced(
+    shell: InteractiveShell, setup: Setup
+) -> None:
+    manager = setup.runtime.server
     manager.configure(env={"OLLAMA_CONTEXT_LENGTH": "131072", "OLLAMA_NUM_PARALLEL": "8"})
     assert "Warning: The recommended models need" in str(manager.tune_report())
     with pytest.raises(ConfigurationError, match="would not fit in memory"):
-        lookup("start").handler("", shell)  # type: ignore[union-attr]
+        lookup("start").handler("", shell, setup.runtime)  # type: ignore[union-attr]
 
 
-def test_start_server_stop_through_the_subcommands(shell: InteractiveShell) -> None:
-    started = lookup("start").handler("", shell)  # type: ignore[union-attr]
+def test_start_server_stop_through_the_subcommands(shell: InteractiveShell, setup: Setup) -> None:
+    started = lookup("start").handler("", shell, setup.runtime)  # type: ignore[union-attr]
     assert "Started ollama serve" in str(started)
-    assert "started by this kernel" in str(lookup("server").handler("", shell))  # type: ignore[union-attr]
-    section = server_commands._status_section(get_manager().runtime)
+    assert "started by this kernel" in str(lookup("server").handler("", shell, setup.runtime))  # type: ignore[union-attr]
+    section = server_commands._status_section(setup.runtime)
     assert section is not None and "profile apple-16gb" in str(section[1])
-    assert "Stopped" in str(lookup("stop").handler("", shell))  # type: ignore[union-attr]
+    assert "Stopped" in str(lookup("stop").handler("", shell, setup.runtime))  # type: ignore[union-attr]
     with pytest.raises(UsageError):
-        lookup("stop").handler("--bogus", shell)  # type: ignore[union-attr]
+        lookup("stop").handler("--bogus", shell, setup.runtime)  # type: ignore[union-attr]

@@ -19,7 +19,6 @@ from ollama_nb.server import (
     PortInUseError,
     RemoteHostError,
     ServerStartError,
-    active_profile_name,
 )
 from ollama_nb.server.identity import stamp_of
 from ollama_nb.testing import StandinHandle
@@ -45,7 +44,8 @@ def test_start_spawns_a_tuned_server_and_sizes_the_gate(setup: Setup) -> None:
     assert state is not None and state.profile == "apple-16gb"
     assert state.stamp is not None and state.stamp == stamp_of(state.pid)
     assert state.command == tuple(psutil.Process(state.pid).cmdline())  # after the launcher's exec
-    assert active_profile_name(setup.runtime) == "apple-16gb"
+    assert setup.runtime.server.active_profile() == "apple-16gb"
+    assert setup.runtime.server_profile() == "apple-16gb"  # what telemetry records
     assert "ollama_nb: " in Path(state.log).read_text()
 
     again = setup.manager.start()  # a second start in the same kernel adopts, never spawns

@@ -182,10 +182,8 @@ def test_start_stop_on_local_host_follow_the_manager(api: Api) -> None:
 
 
 def test_metrics_and_status_show_recorded_requests(api: Api, runtime: Runtime) -> None:
-    from ollama_nb import telemetry
-
     assert api.get("metrics")["requests"] == 0
-    store = telemetry.attach(runtime)
+    store = runtime.telemetry
     api.post("models/warm", {"model": "llama3.2"})
     runtime.run(lambda ports: _chat(ports, "qwen3:0.6b"))
     assert store.flush()

@@ -11,7 +11,6 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from ollama_nb import telemetry
 from ollama_nb.domain import RequestEvent, Timings
 from ollama_nb.runtime import Runtime, set_runtime
 from ollama_nb.settings import load_settings
@@ -73,16 +72,15 @@ def make_runtime(host: str, data_dir: Path, **overrides: Any) -> Runtime:
 
 @pytest.fixture
 def runtime(ollama_standin: StandinHandle, tmp_path: Path) -> Iterator[Runtime]:
-    """The process runtime against the stand-in, with the metrics store attached."""
+    """The process runtime against the stand-in, with its metrics store attached."""
     made = make_runtime(ollama_standin.url, tmp_path / "data")
     previous = set_runtime(made)
-    telemetry.attach(made)
+    assert made.telemetry in made._extra_sinks
     try:
         yield made
     finally:
-        telemetry.attach(made).close()
         set_runtime(previous)
-        made.close()
+        made.close()  # closes the store too
 
 
 # --- the hand-computed fixture for report numbers and charts ---------------------

@@ -9,10 +9,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import ollama_nb.server
+import ollama_nb
+from ollama_nb.domain import ConfigurationError
+from ollama_nb.runtime import Runtime
+from ollama_nb.settings import load_settings
 from ollama_nb.telemetry import charts
 from ollama_nb.telemetry.performance import build_report
 from ollama_nb.telemetry.reports import model_summary
+
+from .conftest import make_event
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -101,25 +106,31 @@ def test_report_embeds_every_chart_as_png_and_exports(frame: pd.DataFrame, tmp_p
     assert page.startswith("<!DOCTYPE html>") and page.count("data:image/png;base64,") == 5
 
 
-def test_report_shows_the_active_server_profile_when_there_is_one(
-    frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from ollama_nb.telemetry.context import active_server_profile
-
+def test_report_shows_the_active_server_profile_when_there_is_one(frame: pd.DataFrame) -> None:
     nothing = frame.iloc[0:0]  # no charts to render: this test is about the header
     assert "Active server profile" not in build_report(nothing)._repr_html_()
-    monkeypatch.setattr(
-        ollama_nb.server, "active_profile_name", lambda: "apple-m2-16gb", raising=False
-    )
-    assert active_server_profile() == "apple-m2-16gb"
-    html = build_report(nothing, server_profile=active_server_profile())._repr_html_()
+    html = build_report(nothing, server_profile="apple-m2-16gb")._repr_html_()
     assert "Active server profile:</b> apple-m2-16gb" in html
 
-    def broken() -> str:
-        raise OSError("state file unreadable")
 
-    monkeypatch.setattr(ollama_nb.server, "active_profile_name", broken)
-    assert active_server_profile() is None
+def test_a_failing_profile_lookup_costs_no_metrics_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runtime asks its server manager per row; trouble there means "no profile", not a lost row."""
+    monkeypatch.setenv("OLLAMA_NB_SERVER_HEALTH_TIMEOUT_S", "soon")  # the manager cannot be built
+    runtime = Runtime(load_settings(data_dir=tmp_path, request_log=False))
+    try:
+        with pytest.raises(ConfigurationError, match="OLLAMA_NB_SERVER_HEALTH_TIMEOUT_S"):
+            runtime.server  # noqa: B018
+        assert runtime.server_profile() is None
+        store = runtime.telemetry
+        store.record(make_event(1))
+        assert store.flush()
+        frame = ollama_nb.metrics(runtime=runtime)
+        assert frame["request_id"].tolist() == ["req000001"]
+        assert frame["server_profile"].isna().all()
+    finally:
+        runtime.close()
 
 
 def test_report_compares_profiles_once_runs_differ(frame: pd.DataFrame) -> None:

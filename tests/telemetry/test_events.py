@@ -9,7 +9,6 @@ import pytest
 from PIL import Image
 
 import ollama_nb
-from ollama_nb import telemetry
 from ollama_nb.domain import ModelNotFoundError, StreamError
 from ollama_nb.runtime import Runtime
 from ollama_nb.testing.standin import StandinHandle
@@ -31,7 +30,7 @@ def test_each_request_kind_is_recorded_with_its_figures(
     ollama_nb.embed(["one", "two"], model="nomic-embed-text")
     list(ollama_nb.pull("moondream"))
 
-    frame = telemetry.metrics(runtime=runtime)
+    frame = ollama_nb.metrics(runtime=runtime)
     assert frame["kind"].tolist() == ["chat", "generate", "vision", "embed", "pull"]
     assert set(frame["status"]) == {"ok"}
     assert frame["model"].tolist() == [
@@ -68,7 +67,7 @@ def test_failures_are_recorded_with_their_error_type(
     with pytest.raises(ModelNotFoundError):
         ollama_nb.embed("x", model="no-such-embedder")
 
-    frame = telemetry.metrics(runtime=runtime)
+    frame = ollama_nb.metrics(runtime=runtime)
     assert frame["status"].tolist() == ["error", "error", "error"]
     assert frame["error_type"].tolist() == [
         "ModelNotFoundError",
@@ -76,7 +75,7 @@ def test_failures_are_recorded_with_their_error_type(
         "ModelNotFoundError",
     ]
     assert frame["kind"].tolist() == ["chat", "chat", "embed"]
-    summary = telemetry.summary(runtime=runtime)
+    summary = ollama_nb.summary(runtime=runtime)
     assert summary.loc["llama3.2:latest", "errors"] == 1
     assert summary.loc["no-such-model:latest", "requests"] == 1
 
@@ -85,10 +84,10 @@ def test_a_slow_load_counts_as_cold(runtime: Runtime, ollama_standin: StandinHan
     ollama_standin.inject("slow_load", path="/api/chat", seconds=0.4)
     ollama_nb.chat("first", model="llama3.2")
     ollama_nb.chat("second", model="llama3.2")
-    frame = telemetry.metrics(model="llama3.2", runtime=runtime)
+    frame = ollama_nb.metrics(model="llama3.2", runtime=runtime)
     assert frame["cold_load"].tolist() == [True, False]
     assert frame.loc[0, "load_s"] >= 0.4
-    summary = telemetry.summary(runtime=runtime)
+    summary = ollama_nb.summary(runtime=runtime)
     assert summary.loc["llama3.2:latest", "cold_loads"] == 1
     assert summary.loc["llama3.2:latest", "load_mean_s"] == pytest.approx(frame.loc[0, "load_s"])
 
@@ -96,9 +95,9 @@ def test_a_slow_load_counts_as_cold(runtime: Runtime, ollama_standin: StandinHan
 def test_history_off_keeps_no_prompt_anywhere_on_disk(runtime: Runtime) -> None:
     runtime.configure(history=False)
     ollama_nb.chat("my secret is platypus-4417", model="llama3.2")
-    frame = telemetry.metrics(history=True, runtime=runtime)
+    frame = ollama_nb.metrics(history=True, runtime=runtime)
     assert len(frame) == 1 and frame["prompt"].isna().all()
-    store = telemetry.attach(runtime)
+    store = runtime.telemetry
     store.close()
     data_dir: Path = runtime.settings.data_dir
     files = list(data_dir.iterdir())
@@ -109,7 +108,7 @@ def test_history_off_keeps_no_prompt_anywhere_on_disk(runtime: Runtime) -> None:
 
 def test_history_on_keeps_the_prompt_and_answer(runtime: Runtime) -> None:
     ollama_nb.chat("remember the walrus", model="llama3.2")
-    frame = telemetry.metrics(history=True, runtime=runtime)
+    frame = ollama_nb.metrics(history=True, runtime=runtime)
     assert frame.loc[0, "prompt"] == "remember the walrus"
     assert "walrus" in frame.loc[0, "response"]  # the stand-in quotes the question
 
@@ -117,22 +116,22 @@ def test_history_on_keeps_the_prompt_and_answer(runtime: Runtime) -> None:
 def test_filters_select_by_time_model_and_project(runtime: Runtime) -> None:
     ollama_nb.chat("a", model="llama3.2")
     ollama_nb.chat("b", model="qwen3:0.6b")
-    assert telemetry.metrics(model="qwen3:0.6b", runtime=runtime)["model"].tolist() == [
+    assert ollama_nb.metrics(model="qwen3:0.6b", runtime=runtime)["model"].tolist() == [
         "qwen3:0.6b"
     ]
-    assert len(telemetry.metrics(since="1h", runtime=runtime)) == 2
-    assert telemetry.metrics(since="2099-01-01", runtime=runtime).empty
-    assert len(telemetry.metrics(project="telemetry-tests", runtime=runtime)) == 2
-    assert telemetry.metrics(project="other", runtime=runtime).empty
+    assert len(ollama_nb.metrics(since="1h", runtime=runtime)) == 2
+    assert ollama_nb.metrics(since="2099-01-01", runtime=runtime).empty
+    assert len(ollama_nb.metrics(project="telemetry-tests", runtime=runtime)) == 2
+    assert ollama_nb.metrics(project="other", runtime=runtime).empty
 
 
-def test_attach_is_idempotent_and_follows_the_data_dir(runtime: Runtime, tmp_path: Path) -> None:
-    first = telemetry.attach(runtime)
-    assert telemetry.attach(runtime) is first
+def test_the_store_is_built_once_and_follows_the_data_dir(runtime: Runtime, tmp_path: Path) -> None:
+    first = runtime.telemetry
+    assert runtime.telemetry is first
     runtime.configure(data_dir=tmp_path / "elsewhere")
-    moved = telemetry.attach(runtime)
+    moved = runtime.telemetry
     assert moved is not first
     assert moved.path == tmp_path / "elsewhere" / "metrics.sqlite"
     ollama_nb.chat("after the move", model="llama3.2")
-    assert len(telemetry.metrics(runtime=runtime)) == 1
+    assert len(ollama_nb.metrics(runtime=runtime)) == 1
     assert runtime._extra_sinks.count(moved) == 1 and first not in runtime._extra_sinks

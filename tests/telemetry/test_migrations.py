@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ollama_nb.telemetry import TelemetryStore, metrics
+from ollama_nb import metrics
+from ollama_nb.telemetry import TelemetryStore
 from ollama_nb.telemetry.schema import SCHEMA_VERSION, SchemaTooNewError
 
 from .conftest import make_event

@@ -1,18 +1,20 @@
-"""Real Pillow images made on the fly, a hand-moved clock, and a fresh vision pipeline."""
+"""Real Pillow images made on the fly, a hand-moved clock, and a fresh runtime (so a fresh pipeline)."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from ollama_nb import vision
 from ollama_nb.domain.images import ImageSettings
 from ollama_nb.infrastructure.image_cache import LruImageCache
 from ollama_nb.infrastructure.image_processor import PillowImageProcessor
+from ollama_nb.runtime import Runtime, set_runtime
+from ollama_nb.settings import load_settings
 from ollama_nb.testing import ManualClock
 
 
@@ -74,8 +76,12 @@ def processor(cache: LruImageCache) -> PillowImageProcessor:
 
 
 @pytest.fixture(autouse=True)
-def fresh_vision() -> Iterator[None]:
-    """Each test starts with the process-wide pipeline unbuilt and no overrides."""
-    vision.reset_vision()
-    yield
-    vision.reset_vision()
+def runtime(tmp_path: Path, clock: ManualClock) -> Iterator[Runtime]:
+    """The process runtime for the test: default image settings, an empty image cache."""
+    made = Runtime(load_settings(data_dir=tmp_path, request_log=False), clock=clock)
+    previous = set_runtime(made)
+    try:
+        yield made
+    finally:
+        set_runtime(previous)
+        made.close()

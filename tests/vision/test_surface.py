@@ -10,6 +10,8 @@ import pytest
 from ollama_nb import vision
 from ollama_nb.domain import ConfigurationError
 from ollama_nb.domain.images import PreparedImage, human_bytes
+from ollama_nb.runtime import Runtime
+from ollama_nb.testing import ManualClock
 
 from .conftest import photo
 
@@ -38,18 +40,32 @@ def test_caption_and_repr_stay_short() -> None:
     assert repr(image) == "PreparedImage(cat.jpg: 1024\u00d7768 JPEG, 1.2 MB → 85 kB)"
 
 
-def test_configure_vision_validates_and_applies() -> None:
-    assert vision.configure_vision(max_side=256, format="png").image.format == "PNG"
+def test_image_settings_are_runtime_settings_validated_and_applied(runtime: Runtime) -> None:
+    vision.prepare_images([photo(1000, 500)])  # the pipeline exists before the change
+    runtime.configure(image_max_side=256, image_format="png")
+    assert vision.vision_settings().image.format == "PNG"
     assert vision.prepare_images([photo(1000, 500)])[0].width == 256
-    with pytest.raises(ConfigurationError, match="Unknown vision setting 'side'"):
-        vision.configure_vision(side=3)
-    with pytest.raises(ConfigurationError, match="quality"):
-        vision.configure_vision(quality=500)
+    with pytest.raises(ConfigurationError, match="Unknown setting 'image_side'"):
+        runtime.configure(image_side=3)
+    with pytest.raises(ConfigurationError, match="image_quality"):
+        runtime.configure(image_quality=500)
     assert vision.vision_settings().image.max_side == 256  # the bad change did not stick
 
 
-def test_per_model_max_side() -> None:
-    vision.configure_vision(model_max_side={"moondream": 384})
+def test_the_cache_uses_the_runtime_clock_and_follows_its_bounds(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    vision.prepare_images([photo(300, 200)])
+    clock.advance(3601)  # older than image_cache_ttl_s on the runtime's own clock
+    vision.prepare_images([photo(300, 200)])
+    assert vision.cache_stats().hits == 0
+    runtime.configure(image_cache_ttl_s=60.0, image_cache_bytes=10_000_000)
+    stats = vision.cache_stats()
+    assert (stats.ttl_s, stats.max_bytes, stats.entries) == (60.0, 10_000_000, 1)
+
+
+def test_per_model_max_side(runtime: Runtime) -> None:
+    runtime.configure(image_model_max_side={"moondream": 384})
     assert vision.prepare_images([photo(1000, 500)], model="moondream:latest")[0].width == 384
     assert vision.prepare_images([photo(1000, 500)], model="gemma3:4b")[0].width == 1000
 

@@ -87,7 +87,7 @@ def test_decompression_bombs_are_refused_before_decoding(
 ) -> None:
     # 10,000² trips Pillow's warning threshold, 100,000² its hard limit; both are ours to report.
     assert_image_error(
-        processor, png_header(side, side), "too large to decode safely", "max_pixels"
+        processor, png_header(side, side), "too large to decode safely", "image_max_pixels"
     )
 
 
@@ -155,7 +155,7 @@ def image_url() -> Iterator[str]:
 def test_remote_urls_only_when_enabled(image_url: str) -> None:
     off = PillowImageProcessor(ImageSettings())
     assert_image_error(
-        off, f"{image_url}/cat.jpg", "remote URLs are not fetched", "allow_remote=True"
+        off, f"{image_url}/cat.jpg", "remote URLs are not fetched", "image_fetch_remote=true"
     )
     on = PillowImageProcessor(ImageSettings(allow_remote=True))
     prepared = on.prepare(f"{image_url}/cat.jpg")

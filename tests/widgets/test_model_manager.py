@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ollama_nb.server.manager import get_manager
 from ollama_nb.widgets import ModelManager
 
 from .conftest import Env, wait_for
@@ -108,7 +107,7 @@ def test_delete_asks_first_and_deleting_the_default_clears_it(env: Env) -> None:
 def test_with_no_models_the_profiles_recommended_models_are_offered(empty_env: Env) -> None:
     manager = ready(empty_env)
     wait_for(lambda: manager.recommendations.children, "the recommendations")
-    profile = get_manager(empty_env.runtime).plan().choice.profile
+    profile = empty_env.runtime.server.plan().choice.profile
     assert profile is not None
     assert manager.recommended == list(dict.fromkeys([profile.models.text, profile.models.vision]))
     descriptions = [getattr(b, "description", "") for b in manager.recommendations.children]
