@@ -130,7 +130,7 @@ def test_unwritable_data_dir_warns_once_per_sink_and_requests_succeed(
 
     with caplog.at_level(logging.DEBUG, logger="ollama_nb"):
         answers = [ollama_nb.chat(f"question {n}", model="llama3.2").text for n in range(4)]
-        ollama_nb.telemetry.attach(runtime).flush()
+        runtime.telemetry.flush()
 
     assert all(f"question {n}" in answers[n] for n in range(4))  # every request succeeded
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
