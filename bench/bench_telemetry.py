@@ -81,7 +81,7 @@ def bench_record(count: int, folder: Path) -> list[tuple[str, float]]:
     try:
         return [
             ("RecentEvents (in memory)", record_cost(RecentEvents(maxlen=count), events)),
-            ("JsonRequestLog (append + flush)", record_cost(log, events)),
+            ("JsonRequestLog (buffered append)", record_cost(log, events)),
             ("TelemetryStore (queue + thread)", record_cost(store, events)),
         ]
     finally:

@@ -1,7 +1,8 @@
 """The composition root: the only module that names concrete adapters.
 
-One ``Runtime`` per process holds the settings, the background loop, the HTTP
-gateway (one connection pool), the concurrency gate, the metrics sinks, the
+One ``Runtime`` per process holds the settings, the background loop, the pool of
+servers (one HTTP gateway, gate and concurrency controller each; a single server
+unless ``OLLAMA_NB_HOSTS`` names several), the metrics sinks, the
 telemetry store, the image pipeline and the server manager, so magics,
 widgets, batches, the Python API and the Jupyter server extension all share
 one configuration. Nothing is created at import: the loop thread starts, the
@@ -34,10 +35,12 @@ from .domain import (
     ServerUnavailableError,
 )
 from .infrastructure.clock import SystemClock
+from .infrastructure.concurrency import ConcurrencyController
 from .infrastructure.event_sinks import FanOut, JsonRequestLog, RecentEvents
 from .infrastructure.gate import SlotGate
 from .infrastructure.http_gateway import HttpOllamaGateway
 from .infrastructure.loop_thread import LoopThread
+from .infrastructure.pool import HostPool, PoolMember
 from .infrastructure.resilience import CircuitBreaker, RetryPolicy
 from .server.hardware import Hardware
 from .server.manager import ServerManager
@@ -54,6 +57,7 @@ T = TypeVar("T")
 _CONNECTION_SETTINGS = frozenset(
     {
         "host",
+        "hosts",
         "connect_timeout_s",
         "read_timeout_s",
         "retry_attempts",
@@ -92,12 +96,10 @@ class Runtime:
         self.recent = RecentEvents()
         self._extra_sinks: list[MetricsSink] = []
         self._request_log: JsonRequestLog | None = None
-        self._gateway: HttpOllamaGateway | None = None
-        self.gate = SlotGate(
-            self.clock,
-            limit=self._settings.effective_parallel,
-            vision_limit=self._settings.vision_parallel,
-        )
+        self._pool: HostPool | None = None
+        # Gates outlive a pool rebuilt for new timeouts: what a server's controller
+        # learned about its slots stays true while the URL does.
+        self._gates: dict[str, SlotGate] = {}
         self._keep_metrics = telemetry
         self._store: TelemetryStore | None = None
         self._remove_store: Callable[[], None] = lambda: None
@@ -120,7 +122,16 @@ class Runtime:
         old, self._settings = self._settings, new
         if any(getattr(old, k) != getattr(new, k) for k in _CONNECTION_SETTINGS):
             self._drop_gateway()
-        self.gate.resize(new.effective_parallel, new.vision_parallel)
+        slots = ("parallel", "adaptive_concurrency", "max_concurrency", "vision_parallel")
+        if any(getattr(old, k) != getattr(new, k) for k in slots):
+            # Gates are retuned in place: requests in flight keep their slots and connections.
+            for url, gate in self._gates.items():
+                gate.retune(
+                    new.known_parallel if url == new.host else None,
+                    adaptive=new.adaptive_concurrency,
+                    ceiling=new.max_concurrency,
+                    vision_limit=new.vision_parallel,
+                )
         if (old.request_log, old.data_dir) != (new.request_log, new.data_dir):
             self._close_request_log()
         if self._store is not None and _retention(old) != _retention(new):
@@ -138,24 +149,65 @@ class Runtime:
     # --- adapters ------------------------------------------------------------------
 
     @property
-    def gateway(self) -> HttpOllamaGateway:
+    def pool(self) -> HostPool:
+        """Every server in use, each with its own gateway, gate and controller."""
         with self._lock:
-            if self._gateway is None:
+            if self._pool is None:
                 s = self._settings
-                self._gateway = HttpOllamaGateway(
-                    s.host,
-                    clock=self.clock,
-                    connect_timeout_s=s.connect_timeout_s,
-                    read_timeout_s=s.read_timeout_s,
-                    retry=RetryPolicy(s.retry_attempts, s.retry_backoff_s, s.retry_backoff_max_s),
-                    breaker=CircuitBreaker(
-                        s.host,
-                        self.clock,
-                        threshold=s.breaker_threshold,
-                        cooldown_s=s.breaker_cooldown_s,
-                    ),
+                self._pool = HostPool(
+                    self.clock,
+                    [self._member(url) for url in s.host_urls],
+                    down_s=s.breaker_cooldown_s,
                 )
-            return self._gateway
+            return self._pool
+
+    def _member(self, url: str) -> PoolMember:
+        s = self._settings
+        gate = self._gates.get(url)
+        if gate is None:
+            # The manager's or the user's slot count applies to the one local server.
+            known = s.known_parallel if url == s.host else None
+            gate = self._gates[url] = SlotGate(
+                self.clock,
+                limit=known or 1,
+                vision_limit=s.vision_parallel,
+                controller=ConcurrencyController(
+                    self.clock,
+                    known=known,
+                    ceiling=s.max_concurrency,
+                    adaptive=s.adaptive_concurrency,
+                ),
+            )
+        gateway = HttpOllamaGateway(
+            url,
+            clock=self.clock,
+            connect_timeout_s=s.connect_timeout_s,
+            read_timeout_s=s.read_timeout_s,
+            retry=RetryPolicy(s.retry_attempts, s.retry_backoff_s, s.retry_backoff_max_s),
+            breaker=CircuitBreaker(
+                url, self.clock, threshold=s.breaker_threshold, cooldown_s=s.breaker_cooldown_s
+            ),
+            on_busy=gate.server_busy,
+        )
+        return PoolMember(gateway, gate)
+
+    @property
+    def gateway(self) -> HttpOllamaGateway:
+        """The first server's gateway: catalogue calls (models, pull, show) go there."""
+        gateway = self.pool.primary.gateway
+        assert isinstance(gateway, HttpOllamaGateway)
+        return gateway
+
+    @property
+    def gate(self) -> SlotGate:
+        """The first server's gate (the only one without a pool)."""
+        return self.pool.primary.gate
+
+    @gate.setter
+    def gate(self, gate: SlotGate) -> None:
+        """Put another gate in front of the first server (a Dask worker's cluster-wide one)."""
+        pool = self.pool
+        self._gates[pool.primary.host] = pool.primary.gate = gate
 
     def add_sink(self, sink: MetricsSink) -> Callable[[], None]:
         """Send every request event to ``sink`` as well; returns the remover."""
@@ -231,7 +283,7 @@ class Runtime:
             self.telemetry  # noqa: B018 - building it attaches it as a sink
         return Ports(
             gateway=self.gateway,
-            gate=self.gate,
+            gate=self.pool,
             metrics=self._metrics(),
             clock=self.clock,
             project=self._settings.project,
@@ -240,7 +292,7 @@ class Runtime:
         )
 
     def gate_stats(self) -> GateStats:
-        return self.gate.stats()
+        return self.pool.stats()
 
     # --- running work on the background loop ------------------------------------
 
@@ -286,12 +338,13 @@ class Runtime:
 
     def _drop_gateway(self) -> None:
         with self._lock:
-            gateway, self._gateway = self._gateway, None
-        if gateway is not None:
+            pool, self._pool = self._pool, None
+        for member in pool.members if pool is not None else ():
+            assert isinstance(member.gateway, HttpOllamaGateway)
             try:
-                self.loop.run(gateway.aclose())
+                self.loop.run(member.gateway.aclose())
             except Exception:  # a broken old client must not block a reconfiguration
-                return
+                continue
 
     def _close_request_log(self) -> None:
         if self._request_log is not None:

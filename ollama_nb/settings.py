@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .domain import ConfigurationError, GenerationOptions, KeepAlive, ModelName
 from .domain.images import ImageFormat, ImageSettings, VisionSettings
@@ -65,6 +65,21 @@ class Settings(BaseSettings):
         description="Server parallel slots; unset = OLLAMA_NUM_PARALLEL if set, else 1.",
     )
     vision_parallel: int = Field(default=1, ge=1, description="Slots vision requests may take.")
+    adaptive_concurrency: bool = Field(
+        default=True,
+        description="Learn each server's slots from queue time and 503s; off = fixed `parallel`.",
+    )
+    max_concurrency: int = Field(
+        default=32, ge=1, le=1024, description="Most requests in flight to one server."
+    )
+    hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="A pool of Ollama servers (comma-separated); empty = `host` alone.",
+    )
+    batch_keep_alive: str = Field(
+        default="30m",
+        description="keep_alive a batch sends so its model stays loaded between rows.",
+    )
     data_dir: Path = Field(default_factory=default_data_dir)
     project: str | None = Field(default=None, description="Label for metrics from this kernel.")
     request_log: bool = Field(default=True, description="JSON line per request in data_dir.")
@@ -100,6 +115,25 @@ class Settings(BaseSettings):
     @classmethod
     def _check_host(cls, value: str) -> str:
         return parse_ollama_host(value).base_url
+
+    @field_validator("hosts", mode="before")
+    @classmethod
+    def _check_hosts(cls, value: object) -> list[str]:
+        items = value.split(",") if isinstance(value, str) else list(value or ())  # type: ignore[call-overload]
+        urls: list[str] = []
+        for item in items:
+            text = str(item).strip()
+            if text:
+                url = parse_ollama_host(text, variable="OLLAMA_NB_HOSTS").base_url
+                if url not in urls:
+                    urls.append(url)
+        return urls
+
+    @field_validator("batch_keep_alive")
+    @classmethod
+    def _check_batch_keep_alive(cls, value: str) -> str:
+        KeepAlive(value)
+        return value
 
     @field_validator("default_model")
     @classmethod
@@ -154,6 +188,19 @@ class Settings(BaseSettings):
     @property
     def ollama_host(self) -> OllamaHost:
         return parse_ollama_host(self.host)
+
+    @property
+    def host_urls(self) -> list[str]:
+        """The servers to use: the pool when one is configured, else ``host`` alone."""
+        return list(self.hosts) or [self.host]
+
+    @property
+    def known_parallel(self) -> int | None:
+        """Slots someone told us about (setting or this machine's variable); None if unknown."""
+        if self.parallel is not None:
+            return self.parallel
+        env = os.environ.get("OLLAMA_NUM_PARALLEL", "").strip()
+        return int(env) if env.isdigit() and int(env) > 0 else None
 
     @property
     def effective_parallel(self) -> int:

@@ -24,10 +24,13 @@ from ..domain import (
     PullProgress,
     RequestEvent,
     RunningModel,
+    Timings,
 )
 from ..domain.images import PreparedImage
 
 Lane: TypeAlias = Literal["text", "vision"]
+#: Interactive work (magics, widgets, the API) is admitted ahead of queued batch rows.
+Priority: TypeAlias = Literal["interactive", "batch"]
 
 
 class OllamaGateway(Protocol):
@@ -73,11 +76,50 @@ class GateStats:
     admitted: int
 
 
-class ConcurrencyGate(Protocol):
-    """Admits at most as many requests as the server has parallel slots."""
+@dataclass(slots=True)
+class Lease:
+    """One admitted request's slot on one server.
 
-    def slot(self, lane: Lane) -> AbstractAsyncContextManager[float]:
-        """Hold a slot for the block; the value is how long we waited for it, in seconds."""
+    ``gateway`` is the server it was routed to (a bare gate, which routes
+    nothing, leaves it ``None``). The use case sets ``timings`` once Ollama has
+    answered, so the gate can learn the server's slot count from them.
+    """
+
+    waited_s: float
+    in_flight: int
+    admitted_at: float
+    gateway: OllamaGateway | None = None
+    timings: Timings | None = None
+
+    @property
+    def host(self) -> str | None:
+        return self.gateway.host if self.gateway is not None else None
+
+
+class ConcurrencyGate(Protocol):
+    """Admits as many requests as the servers run at once; the rest wait here."""
+
+    def slot(
+        self,
+        lane: Lane,
+        *,
+        model: str | None = None,
+        priority: Priority = "interactive",
+        concurrency: int | None = None,
+    ) -> AbstractAsyncContextManager[Lease]:
+        """Hold a slot for the block on a server that has ``model``.
+
+        ``concurrency`` is a caller's explicit width (``batch(concurrency=N)``):
+        admit while fewer than that many run, whatever the learned limit says.
+        """
+        ...
+
+    def failed(self, host: str) -> bool:
+        """Note that ``host`` stopped answering; True if another server can take its work."""
+        ...
+
+    def gateways(self) -> list[OllamaGateway]:
+        """Every server behind the gate (none for a bare gate, which routes nothing)."""
         ...
 
     def stats(self) -> GateStats: ...

@@ -24,6 +24,7 @@ class ReplyAccumulator:
     ttft_s: float | None = None
     latency_s: float | None = None
     queue_wait_s: float = 0.0
+    host: str | None = None  # the server that answered (a pool has several)
     chunks: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -75,4 +76,5 @@ class ReplyAccumulator:
             request_id=self.request_id,
             interrupted=interrupted,
             error=error,
+            host=self.host,
         )

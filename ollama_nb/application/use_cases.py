@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import random
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Collection
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Literal
@@ -36,7 +36,7 @@ from ..domain import (
     RunningModel,
     Timings,
 )
-from .ports import Clock, ConcurrencyGate, Lane, MetricsSink, OllamaGateway
+from .ports import Clock, ConcurrencyGate, Lane, MetricsSink, OllamaGateway, Priority
 from .replies import ReplyAccumulator
 
 
@@ -83,12 +83,15 @@ async def stream_reply(
     stream: bool = True,
     accumulator: ReplyAccumulator | None = None,
     image_bytes_saved: int = 0,
+    priority: Priority = "interactive",
+    concurrency: int | None = None,
 ) -> AsyncGenerator[ChatChunk | ChatResult, None]:
     """Yield each piece of the answer as it arrives, then the finished ``ChatResult``.
 
     An error after text has arrived is raised with that text in ``error.partial``;
     an interruption (task cancelled, consumer stopped) is recorded as such and the
-    text stays in ``accumulator`` for the caller to show.
+    text stays in ``accumulator`` for the caller to show. ``priority`` and
+    ``concurrency`` are passed to the gate (batches send ``"batch"`` and their width).
     """
     await check_capabilities(ports, request)
     kind, lane = _kind_and_lane(request)
@@ -97,14 +100,19 @@ async def stream_reply(
     started_at = ports.clock.time()
     status: RequestStatus = "interrupted"
     failure: OllamaNbError | None = None
+    host = ports.gateway.host
     try:
-        async with ports.gate.slot(lane) as waited:
-            acc.queue_wait_s = waited
+        async with ports.gate.slot(
+            lane, model=request.model.value, priority=priority, concurrency=concurrency
+        ) as lease:
+            gateway = lease.gateway or ports.gateway
+            host = acc.host = gateway.host
+            acc.queue_wait_s = lease.waited_s
             sent = ports.clock.monotonic()
             chunks = (
-                ports.gateway.chat(request, stream=stream)
+                gateway.chat(request, stream=stream)
                 if isinstance(request, ChatRequest)
-                else ports.gateway.generate(request, stream=stream)
+                else gateway.generate(request, stream=stream)
             )
             async with aclosing(chunks) as pieces:
                 async for chunk in pieces:
@@ -114,6 +122,7 @@ async def stream_reply(
                     if chunk.content or chunk.thinking or chunk.tool_calls:
                         yield chunk
             acc.latency_s = ports.clock.monotonic() - sent
+            lease.timings = acc.timings()
         status = "ok"
         result = acc.result()
     except OllamaNbError as exc:
@@ -129,7 +138,7 @@ async def stream_reply(
                 started_at=started_at,
                 kind=kind,
                 model=acc.model,
-                host=ports.gateway.host,
+                host=host,
                 status=status,
                 timings=acc.timings(),
                 error_type=type(failure).__name__ if failure else None,
@@ -153,6 +162,8 @@ async def complete(
     on_chunk: Callable[[ChatChunk], None] | None = None,
     accumulator: ReplyAccumulator | None = None,
     image_bytes_saved: int = 0,
+    priority: Priority = "interactive",
+    concurrency: int | None = None,
 ) -> ChatResult:
     """Run a chat or generate request to the end and return its result."""
     result: ChatResult | None = None
@@ -162,6 +173,8 @@ async def complete(
         stream=stream,
         accumulator=accumulator,
         image_bytes_saved=image_bytes_saved,
+        priority=priority,
+        concurrency=concurrency,
     )
     async with aclosing(replies) as items:
         async for item in items:
@@ -181,6 +194,7 @@ def _record_simple(
     status: RequestStatus,
     timings: Timings,
     failure: OllamaNbError | None,
+    host: str | None = None,
 ) -> None:
     """The event for a request without a streamed answer (embed, pull)."""
     ports.metrics.record(
@@ -189,7 +203,7 @@ def _record_simple(
             started_at=started_at,
             kind=kind,
             model=model,
-            host=ports.gateway.host,
+            host=host or ports.gateway.host,
             status=status,
             timings=timings,
             error_type=type(failure).__name__ if failure else None,
@@ -199,15 +213,21 @@ def _record_simple(
     )
 
 
-async def embed(ports: Ports, request: EmbedRequest) -> EmbedResult:
+async def embed(
+    ports: Ports, request: EmbedRequest, *, priority: Priority = "interactive"
+) -> EmbedResult:
     started_at = ports.clock.time()
     t0 = ports.clock.monotonic()
     status: RequestStatus = "interrupted"
     failure: OllamaNbError | None = None
     timings = Timings()
+    host = ports.gateway.host
     try:
-        async with ports.gate.slot("text") as waited:
-            result = await ports.gateway.embed(request)
+        async with ports.gate.slot("text", model=request.model.value, priority=priority) as lease:
+            gateway = lease.gateway or ports.gateway
+            host = gateway.host
+            waited = lease.waited_s
+            result = await gateway.embed(request)
         timings = Timings(
             total_ns=result.timings.total_ns,
             load_ns=result.timings.load_ns,
@@ -222,7 +242,9 @@ async def embed(ports: Ports, request: EmbedRequest) -> EmbedResult:
         status, failure = "error", exc
         raise
     finally:
-        _record_simple(ports, "embed", request.model.value, started_at, status, timings, failure)
+        _record_simple(
+            ports, "embed", request.model.value, started_at, status, timings, failure, host
+        )
 
 
 async def pull(ports: Ports, model: ModelName) -> AsyncGenerator[PullProgress, None]:
@@ -242,6 +264,24 @@ async def pull(ports: Ports, model: ModelName) -> AsyncGenerator[PullProgress, N
     finally:
         timings = Timings(latency_s=ports.clock.monotonic() - t0)
         _record_simple(ports, "pull", model.value, started_at, status, timings, failure)
+
+
+async def restore_keep_alive(ports: Ports, model: ModelName, hosts: Collection[str]) -> None:
+    """Hand the model's unload time back to each server's own default (OLLAMA_KEEP_ALIVE).
+
+    A batch sends a long ``keep_alive`` so its model stays loaded between rows;
+    a load-only request without one resets the timer to the server's default.
+    Best effort: a server that is gone by now has nothing to reset.
+    """
+    gateways = [g for g in ports.gate.gateways() if g.host in hosts] or [ports.gateway]
+    touch = GenerateRequest(model=model, prompt="", allow_empty=True)
+    for gateway in gateways:
+        try:
+            async with aclosing(gateway.generate(touch, stream=False)) as chunks:
+                async for _ in chunks:
+                    pass
+        except OllamaNbError:
+            continue
 
 
 async def list_models(ports: Ports) -> list[ModelSummary]:

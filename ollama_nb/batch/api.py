@@ -9,11 +9,11 @@ a thousand failed rows.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..application.reply_schema import ReplyColumns, ReplySchema
-from ..domain import InvalidInputError, Think
+from ..domain import InvalidInputError, KeepAlive, Think
 from ..request_builder import RequestBuilder, UserOptions
 from ..runtime import Runtime, get_runtime
 from .arguments import keyword_form
@@ -72,8 +72,11 @@ def batch(df: pd.DataFrame, template: Template, args: BatchArgs) -> pd.DataFrame
     sources (paths, bytes, PIL images, arrays, or lists of them) for a vision
     model. ``schema`` (a pydantic model or a JSON schema of an object) is sent
     as Ollama's ``format``; each reply is validated and its fields become typed
-    columns. ``concurrency`` defaults to the server's parallel slots (the gate's
-    limit): more only queues at the server. ``checkpoint`` is a file that keeps
+    columns. ``concurrency`` is how many rows are in flight at once; by default
+    each server's concurrency controller decides, from what it learns of the
+    server's slots (more only queues at the server). ``keep_alive`` defaults to
+    the ``batch_keep_alive`` setting so the model stays loaded between rows; the
+    server's own default applies again after the batch. ``checkpoint`` is a file that keeps
     finished rows, so the same call after a crash or interrupt only runs the
     rest. Interrupting returns the frame with unfinished rows marked
     ``status == "not run"``.
@@ -163,11 +166,18 @@ def _spec(df: pd.DataFrame, template: Template, args: BatchArgs, runtime: Runtim
         think=args.think,
         keep_alive=args.keep_alive,
     )
+    # A batch keeps its model loaded between rows and pauses, unless the user chose;
+    # afterwards the server's own default applies again (see BatchRun.run).
+    restore_keep_alive = request.keep_alive is None
+    if restore_keep_alive:
+        request = replace(request, keep_alive=KeepAlive(runtime.settings.batch_keep_alive))
     concurrency = args.concurrency
-    if concurrency is None:
-        concurrency = runtime.gate.stats().limit
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+    if concurrency is not None and (
+        isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+    ):
         raise InvalidInputError(f"concurrency must be a whole number >= 1, got {concurrency!r}.")
+    # Without an explicit width, enough workers that the gates' learned limits decide.
+    workers = concurrency or runtime.settings.max_concurrency * len(runtime.settings.host_urls)
     retries = args.retries
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise InvalidInputError(f"retries must be a whole number >= 0, got {retries!r}.")
@@ -187,9 +197,11 @@ def _spec(df: pd.DataFrame, template: Template, args: BatchArgs, runtime: Runtim
         prompt=prompt,
         request=request,
         concurrency=concurrency,
+        workers=max(1, min(workers, len(df))),
         retries=retries,
         retry_backoff_s=runtime.settings.retry_backoff_s,
         schema=schema,
+        restore_keep_alive=restore_keep_alive,
         images=images,
         max_errors=max_errors,
         checkpoint=checkpoint,

@@ -44,6 +44,7 @@ class StoredReply:
     latency_s: float | None
     ttft_s: float | None
     tokens_per_s: float | None
+    host: str | None = None  # absent in checkpoints written before pools existed
 
 
 def row_key(

@@ -103,7 +103,7 @@ class EmbedRun:
             )
             try:
                 result = await self._retries.send(
-                    partial(use_cases.embed, ports, request),
+                    partial(use_cases.embed, ports, request, priority="batch"),
                     stopping=lambda: self.stopped is not None,
                 )
             except RowFailedError as failed:

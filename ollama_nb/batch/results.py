@@ -28,6 +28,7 @@ META_COLUMNS = (
     "ttft_s",
     "tokens_per_s",
     "done_reason",
+    "host",
     "status",
     "error",
 )
@@ -47,6 +48,8 @@ class BatchSummary:
     wall_s: float
     eval_tokens: int
     stopped: str | None = None
+    busy_retries: int = 0  # rows sent again after a 503 (the server's queue was full)
+    rerouted: int = 0  # rows re-run on another server after theirs stopped answering
 
     @property
     def rows_per_s(self) -> float:
@@ -76,6 +79,10 @@ class BatchSummary:
             parts.append(f"{self.not_run} not run")
         if self.deduplicated:
             parts.append(f"{self.deduplicated} duplicates answered once")
+        if self.busy_retries:
+            parts.append(f"{self.busy_retries} retried after 503 (server busy)")
+        if self.rerouted:
+            parts.append(f"{self.rerouted} re-run on another server")
         text = ", ".join(parts)
         text += (
             f" · {self.wall_s:.1f} s · {self.rows_per_s:.1f} rows/s · "
@@ -103,6 +110,7 @@ class RowResults:
     ttft_s: list[float | None] = field(init=False)
     tokens_per_s: list[float | None] = field(init=False)
     done_reason: list[str | None] = field(init=False)
+    host: list[str | None] = field(init=False)
     status: list[RowStatus] = field(init=False)
     error: list[str | None] = field(init=False)
     fields: dict[str, list[object]] = field(init=False)
@@ -112,6 +120,8 @@ class RowResults:
     skipped: int = 0
     deduplicated: int = 0
     eval_token_total: int = 0
+    busy_retries: int = 0
+    rerouted: int = 0
 
     def __post_init__(self) -> None:
         n = self.size
@@ -123,6 +133,7 @@ class RowResults:
         self.ttft_s = [None] * n
         self.tokens_per_s = [None] * n
         self.done_reason = [None] * n
+        self.host = [None] * n
         self.status = ["not run"] * n
         self.error = [None] * n
         names = self.schema.fields if self.schema else ()
@@ -145,9 +156,11 @@ class RowResults:
         latency_s: float | None,
         ttft_s: float | None,
         tokens_per_s: float | None,
+        host: str | None = None,
     ) -> None:
         """A reply arrived (or came from the checkpoint); a schema may still reject it."""
         self.text[pos] = text
+        self.host[pos] = host
         self.model[pos] = model
         self.done_reason[pos] = done_reason
         self.prompt_tokens[pos] = prompt_tokens
@@ -183,6 +196,7 @@ class RowResults:
             self.latency_s,
             self.ttft_s,
             self.tokens_per_s,
+            self.host,
             self.error,
         )
         for column in columns:
@@ -231,6 +245,8 @@ class RowResults:
             wall_s=wall_s,
             eval_tokens=self.eval_token_total,
             stopped=stopped,
+            busy_retries=self.busy_retries,
+            rerouted=self.rerouted,
         )
 
     def to_frame(self, source: pd.DataFrame, prefix: str = "") -> pd.DataFrame:
@@ -251,6 +267,7 @@ class RowResults:
                 [float("nan") if v is None else v for v in values], dtype="float64"
             )
         columns[prefix + "done_reason"] = pd.array(self.done_reason, dtype="str")
+        columns[prefix + "host"] = pd.array(self.host, dtype="str")
         columns[prefix + "status"] = pd.Categorical(
             self.status, categories=["ok", "cached", "failed", "skipped", "not run"]
         )

@@ -1,8 +1,12 @@
 """The batch engine: rows in, replies out, on the shared background loop.
 
-``concurrency`` workers each take the next row, render its prompt, and send it
-through the core use case (so every row passes the concurrency gate and leaves
-a telemetry event). Rows are rendered only when a worker takes them, so nothing
+Workers each take the next row, render its prompt, and send it through the
+core use case (so every row passes the concurrency gate and leaves a telemetry
+event). With an explicit ``concurrency`` that many rows are in flight; without
+one, there are enough workers for the gate's learned limit to decide. Rows wait
+at the gate behind interactive requests, so a ``%%chat`` mid-batch is not
+starved. A row whose server stops answering is re-run, whole, on another
+server of the pool. Rows are rendered only when a worker takes them, so nothing
 grows with the table but the result columns. A row's failure is retried, then
 recorded; it never stops the others. Errors that would fail every row (the
 server is gone, the model is not installed) stop the batch early instead of
@@ -21,10 +25,13 @@ from ..application.reply_schema import ReplyColumns
 from ..domain import (
     ChatRequest,
     ChatResult,
+    ConnectionLostError,
     GenerateRequest,
     InvalidInputError,
     ModelName,
     OllamaNbError,
+    ServerBusyError,
+    ServerUnavailableError,
 )
 from ..request_builder import RequestBuilder
 from .checkpoint import (
@@ -43,6 +50,8 @@ if TYPE_CHECKING:
 
 #: Rows rendered per slice of the frame; bounds what is held before it is sent.
 CHUNK_ROWS = 256
+#: Times one row may move to another server before its failure counts.
+MAX_REROUTES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +61,12 @@ class BatchSpec:
     kind: Literal["chat", "generate"]
     prompt: PromptTemplate | RowFunction
     request: RequestBuilder
-    concurrency: int
+    concurrency: int | None  # explicit width; None = as many as the gates admit
+    workers: int
     retries: int
     retry_backoff_s: float = 0.25
     schema: ReplyColumns | None = None
+    restore_keep_alive: bool = False  # the batch chose keep_alive: give it back afterwards
     images: Hashable | None = None
     max_errors: int | None = None
     checkpoint: str | None = None
@@ -99,6 +110,7 @@ class BatchRun:
         self._rows = self._positions()
         self._inflight: dict[bytes, list[int]] = {}
         self._answered: dict[bytes, int] = {}
+        self.hosts_used: set[str] = set()
         self._retries = RowRetries(spec.retries, spec.retry_backoff_s)
 
     # --- rows ------------------------------------------------------------------------
@@ -176,11 +188,15 @@ class BatchRun:
         checkpoint = open_checkpoint(self.spec.checkpoint) if self.spec.checkpoint else None
         try:
             async with asyncio.TaskGroup() as group:
-                for _ in range(self.spec.concurrency):
+                for _ in range(self.spec.workers):
                     group.create_task(self._worker(ports, checkpoint))
         finally:
             if checkpoint is not None:
                 checkpoint.close()
+            if self.spec.restore_keep_alive and self.hosts_used:
+                await asyncio.shield(
+                    use_cases.restore_keep_alive(ports, self.spec.request.model, self.hosts_used)
+                )
 
     async def _worker(
         self, ports: use_cases.Ports, checkpoint: Checkpoint | ObjectStoreCheckpoint | None
@@ -233,16 +249,41 @@ class BatchRun:
         except InvalidInputError as exc:
             self._row_failed(row.pos, str(exc))
             return
+        reroutes = 0
+
+        async def attempt() -> ChatResult:
+            nonlocal reroutes
+            while True:
+                try:
+                    return await use_cases.complete(
+                        ports,
+                        request,
+                        image_bytes_saved=row.image_bytes_saved,
+                        priority="batch",
+                        concurrency=self.spec.concurrency,
+                    )
+                except (ServerUnavailableError, ConnectionLostError) as exc:
+                    # Its server is gone: the whole row again elsewhere, if the pool has one.
+                    if reroutes < MAX_REROUTES and ports.gate.failed(exc.host):
+                        reroutes += 1
+                        self.results.rerouted += 1
+                        continue
+                    raise
+                except ServerBusyError:
+                    self.results.busy_retries += 1
+                    raise
+
         try:
-            result = await self._retries.send(
-                lambda: use_cases.complete(ports, request, image_bytes_saved=row.image_bytes_saved),
-                stopping=lambda: self.stopped is not None,
-            )
+            result = await self._retries.send(attempt, stopping=lambda: self.stopped is not None)
         except RowFailedError as failed:
             self._row_failed(row.pos, str(failed))
             if failed.fatal:
                 self._stop(failed.error)
             return
+        if result.timings.retries:
+            self.results.busy_retries += 1
+        if result.host is not None:
+            self.hosts_used.add(result.host)
         stored = _stored_from(result)
         if checkpoint is not None:
             checkpoint.put(key, stored)
@@ -281,6 +322,7 @@ def _stored_from(result: ChatResult) -> StoredReply:
         latency_s=t.latency_s,
         ttft_s=t.ttft_s,
         tokens_per_s=t.decode_tps,
+        host=result.host,
     )
 
 
@@ -294,4 +336,5 @@ def _stored_fields(stored: StoredReply) -> dict[str, Any]:
         "latency_s": stored.latency_s,
         "ttft_s": stored.ttft_s,
         "tokens_per_s": stored.tokens_per_s,
+        "host": stored.host,
     }

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from distributed import Semaphore
 
-from ..application.ports import Lane
+from ..application.ports import Lane, Lease, Priority
 from ..infrastructure.clock import SystemClock
 from ..infrastructure.gate import SlotGate
 
@@ -52,7 +52,14 @@ class LeasedGate(SlotGate):
         self._semaphore = Semaphore(max_leases=leases.slots, name=leases.name)  # type: ignore[no-untyped-call]
 
     @asynccontextmanager
-    async def slot(self, lane: Lane) -> AsyncIterator[float]:
+    async def slot(
+        self,
+        lane: Lane,
+        *,
+        model: str | None = None,
+        priority: Priority = "interactive",
+        concurrency: int | None = None,
+    ) -> AsyncIterator[Lease]:
         loop = asyncio.get_running_loop()
         taking = loop.run_in_executor(None, self._semaphore.acquire)
         try:
@@ -62,8 +69,10 @@ class LeasedGate(SlotGate):
             taking.add_done_callback(self._give_back_if_granted)
             raise
         try:
-            async with super().slot(lane) as waited:
-                yield waited
+            async with super().slot(
+                lane, model=model, priority=priority, concurrency=concurrency
+            ) as lease:
+                yield lease
         finally:
             await asyncio.shield(loop.run_in_executor(None, self._semaphore.release))
 

@@ -16,6 +16,7 @@ surfaces print ``str(error)`` and never a traceback for these.
         ├── RunnerError            500: the model runner crashed or failed to load
         ├── ServerBusyError        503: Ollama's queue (OLLAMA_MAX_QUEUE) is full
         └── StreamError            an ``{"error": …}`` line arrived inside a 200 stream
+            └── ConnectionLostError  the connection broke mid-answer (the server may be gone)
 
 An error raised after a stream has started keeps what already arrived in
 ``partial`` (a result object), so nothing the model wrote is lost.
@@ -163,3 +164,15 @@ class ServerBusyError(ServerError):
 
 class StreamError(ServerError):
     """The server reported an error after the response had started."""
+
+
+class ConnectionLostError(StreamError):
+    """The connection broke after the answer had started: the server may have died.
+
+    Unlike an error line, nothing says the server is still there, so a pool of
+    servers takes ``host`` out of routing and a batch re-runs the row elsewhere.
+    """
+
+    def __init__(self, host: str, detail: str) -> None:
+        self.host = host
+        super().__init__(f"the connection to {host} broke mid-answer ({detail})")

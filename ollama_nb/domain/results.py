@@ -107,6 +107,7 @@ class ChatResult:
     request_id: str = ""
     interrupted: bool = False
     error: str | None = None
+    host: str | None = None  # which server answered
 
     def __str__(self) -> str:
         return self.text

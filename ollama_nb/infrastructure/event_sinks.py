@@ -26,6 +26,9 @@ from .sink_failures import FailureNotice
 #: While the request log cannot be written, how often to try again.
 RETRY_WRITE_S = 30.0
 
+#: One encoder for every line: ``json.dumps`` with arguments builds a new one per call.
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
 
 def event_log_record(event: RequestEvent) -> dict[str, object]:
     """The request-log line: identifiers and figures, never prompts, answers or images."""
@@ -61,11 +64,11 @@ class JsonRequestLog:
     handler stats the file on every line. Here the size is tracked in memory and
     the file rotated when it passes ``max_bytes`` (``requests.log.1`` … ``.N``).
     The buffer goes to the file at most every ``flush_every_s`` and on ``close()``
-    (the runtime closes it at exit): a system call per request cost more than the
-    rest of the log line in bench/bench_telemetry.py. The file is private (0600
-    in a 0700 folder). If it cannot be written (an unwritable folder, a full
-    disk) the request goes on: one warning names the path and the fix, lines are
-    skipped quietly, and writing is retried every ``RETRY_WRITE_S`` seconds.
+    (the runtime closes it at exit) instead of a write system call, and the GIL
+    hand-off around it, on the event loop for every request. The file is private
+    (0600 in a 0700 folder). If it cannot be written (an unwritable folder, a
+    full disk) the request goes on: one warning names the path and the fix,
+    lines are skipped quietly, and writing is retried every ``RETRY_WRITE_S`` s.
     """
 
     def __init__(
@@ -90,7 +93,7 @@ class JsonRequestLog:
         self.notice = FailureNotice("the request log", path)
 
     def record(self, event: RequestEvent) -> None:
-        line = json.dumps(event_log_record(event), separators=(",", ":")) + "\n"
+        line = _encode(event_log_record(event)) + "\n"
         with self._lock:
             now = self._clock()
             if self.notice.failing and now < self._retry_at:

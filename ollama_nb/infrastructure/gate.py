@@ -1,11 +1,16 @@
-"""The request queue on our side of the wire.
+"""The request queue on our side of the wire, for one server.
 
 Ollama runs ``OLLAMA_NUM_PARALLEL`` requests per model at once and queues the
 rest (answering 503 once ``OLLAMA_MAX_QUEUE`` is full). Sending more than the
-slot count only moves the queue to the server, where we can neither see it nor
-cancel from it, so we hold the surplus here. Vision requests have their own,
-smaller lane because image prompt processing is heavy and would otherwise starve
-text requests.
+slot count only moves the queue to the server, where we can neither see it, nor
+reorder it, nor cancel from it, so we hold the surplus here. Holding it here is
+what lets an interactive ``%%chat`` take the next free slot ahead of a batch's
+queued rows. Vision requests have their own, smaller lane because image prompt
+processing is heavy and would otherwise starve text requests.
+
+How many slots there are is usually not known on this side (the variable is in
+the server's environment): a ``ConcurrencyController`` learns it from the
+timings of finished requests and sets the limit.
 """
 
 from __future__ import annotations
@@ -14,42 +19,88 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
-from ..application.ports import Clock, GateStats, Lane
+from ..application.ports import Clock, GateStats, Lane, Lease, OllamaGateway, Priority
+from ..domain import Timings
+from .concurrency import ConcurrencyController, ControllerStatus, Observation
+
+
+@dataclass(slots=True)
+class _Waiter:
+    lane: Lane
+    concurrency: int | None  # an explicit width, else the (changing) limit applies
+    future: asyncio.Future[None]
 
 
 class SlotGate:
-    """FIFO admission to the server's slots, on one event loop.
+    """Admission to one server's slots, interactive work first, FIFO within a priority.
 
     No locks: everything runs on the runtime's loop, so counters change only
     between awaits. A request that fits and has nobody ahead of it is admitted
     without awaiting at all, which keeps the common uncontended case cheap.
     """
 
-    def __init__(self, clock: Clock, *, limit: int = 1, vision_limit: int = 1) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        limit: int = 1,
+        vision_limit: int = 1,
+        controller: ConcurrencyController | None = None,
+    ) -> None:
         if limit < 1 or vision_limit < 1:
             raise ValueError("slot limits must be at least 1")
         self._clock = clock
-        self.limit = limit
+        self._fixed_limit = limit
         self.vision_limit = vision_limit
+        self.controller = controller
         self._running = 0
         self._vision_running = 0
         self._admitted = 0
         self._max_wait_s = 0.0
-        self._queue: deque[tuple[Lane, asyncio.Future[None]]] = deque()
+        self._queues: dict[Priority, deque[_Waiter]] = {"interactive": deque(), "batch": deque()}
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    @property
+    def limit(self) -> int:
+        """Requests admitted at once: the learned limit, or the fixed one without a controller."""
+        return self.controller.limit if self.controller is not None else self._fixed_limit
+
+    @property
+    def running(self) -> int:
+        return self._running
+
+    @property
+    def waiting(self) -> int:
+        return len(self._queues["interactive"]) + len(self._queues["batch"])
+
     def resize(self, limit: int, vision_limit: int | None = None) -> None:
-        """Follow the server's slot count (e.g. after the server manager restarts it)."""
-        self.limit = max(1, limit)
+        """Follow a slot count someone knows (e.g. the server manager restarted the server)."""
+        self._fixed_limit = max(1, limit)
+        if self.controller is not None:
+            self.controller.restart(self._fixed_limit)
         if vision_limit is not None:
             self.vision_limit = max(1, vision_limit)
+        self._wake_threadsafe()
+
+    def retune(self, known: int | None, *, adaptive: bool, ceiling: int, vision_limit: int) -> None:
+        """New concurrency settings: restart the controller from ``known`` slots (or pin them)."""
+        self.vision_limit = max(1, vision_limit)
+        if self.controller is None:
+            self._fixed_limit = max(1, known or 1)
+        else:
+            self.controller.ceiling = ceiling
+            self.controller.restart(known, adaptive=adaptive)
+        self._wake_threadsafe()
+
+    def _wake_threadsafe(self) -> None:
         if self._loop is not None and not self._loop.is_closed():
-            # Called from the kernel's thread: waiters may only be woken on their loop.
+            # Maybe called from the kernel's thread: waiters may only be woken on their loop.
             self._loop.call_soon_threadsafe(self._wake)
 
-    def _has_room(self, lane: Lane) -> bool:
-        if self._running >= self.limit:
+    def _has_room(self, lane: Lane, concurrency: int | None) -> bool:
+        if self._running >= max(self.limit, concurrency or 0):
             return False
         return lane != "vision" or self._vision_running < self.vision_limit
 
@@ -66,49 +117,102 @@ class SlotGate:
         self._wake()
 
     def _wake(self) -> None:
-        """Admit waiters in arrival order; one that does not fit (a full vision lane) is skipped."""
-        for entry in list(self._queue):
-            lane, future = entry
-            if future.done():
-                self._queue.remove(entry)
-            elif self._has_room(lane):
-                self._queue.remove(entry)
-                self._admit(lane)
-                future.set_result(None)
-            if self._running >= self.limit:
-                break
+        """Admit waiters, interactive ones first; one that does not fit is skipped."""
+        for queue in self._queues.values():
+            for waiter in list(queue):
+                if waiter.future.done():
+                    queue.remove(waiter)
+                elif self._has_room(waiter.lane, waiter.concurrency):
+                    queue.remove(waiter)
+                    self._admit(waiter.lane)
+                    waiter.future.set_result(None)
+
+    def server_busy(self) -> None:
+        """The server answered 503: let the controller cut the limit."""
+        if self.controller is not None:
+            self.controller.server_busy()
 
     @asynccontextmanager
-    async def slot(self, lane: Lane) -> AsyncIterator[float]:
+    async def slot(
+        self,
+        lane: Lane,
+        *,
+        model: str | None = None,
+        priority: Priority = "interactive",
+        concurrency: int | None = None,
+    ) -> AsyncIterator[Lease]:
         start = self._clock.monotonic()
         self._loop = asyncio.get_running_loop()
-        if not self._queue and self._has_room(lane):
+        ahead = bool(self._queues["interactive"]) if priority == "interactive" else self.waiting > 0
+        if not ahead and self._has_room(lane, concurrency):
             self._admit(lane)
         else:
-            entry: tuple[Lane, asyncio.Future[None]] = (lane, self._loop.create_future())
-            self._queue.append(entry)
+            waiter = _Waiter(lane, concurrency, self._loop.create_future())
+            self._queues[priority].append(waiter)
             self._wake()
             try:
-                await entry[1]
+                await waiter.future
             except BaseException:
-                if entry[1].done() and not entry[1].cancelled():
+                if waiter.future.done() and not waiter.future.cancelled():
                     self._release(lane)  # admitted just as we were cancelled
-                elif entry in self._queue:
-                    self._queue.remove(entry)
+                elif waiter in self._queues[priority]:
+                    self._queues[priority].remove(waiter)
                 raise
-        waited = self._clock.monotonic() - start
+        admitted_at = self._clock.monotonic()
+        waited = admitted_at - start
         self._max_wait_s = max(self._max_wait_s, waited)
+        lease = Lease(waited_s=waited, in_flight=self._running, admitted_at=admitted_at)
         try:
-            yield waited
+            yield lease
         finally:
+            self._learn(lease, concurrency)
             self._release(lane)
+
+    def _learn(self, lease: Lease, concurrency: int | None) -> None:
+        timings = lease.timings
+        if self.controller is None or timings is None or concurrency is not None:
+            return  # an explicit width is the caller's choice, not the server's capacity
+        before = self.limit
+        self.controller.observe(
+            Observation(
+                admitted_at=lease.admitted_at,
+                in_flight=lease.in_flight,
+                waiting=self.waiting,
+                wall_s=_time_at_server(timings)
+                or timings.latency_s
+                or self._clock.monotonic() - lease.admitted_at,
+                load_s=timings.load_s,
+                service_s=(timings.prompt_eval_ns + timings.eval_ns) / 1e9,
+            )
+        )
+        if self.limit > before:
+            self._wake()
+
+    def controller_status(self) -> ControllerStatus | None:
+        return self.controller.status() if self.controller is not None else None
 
     def stats(self) -> GateStats:
         return GateStats(
             limit=self.limit,
             vision_limit=self.vision_limit,
             running=self._running,
-            waiting=len(self._queue),  # len() is safe from other threads; iteration is not
+            waiting=self.waiting,  # len() is safe from other threads; iteration is not
             max_wait_s=self._max_wait_s,
             admitted=self._admitted,
         )
+
+    def failed(self, host: str) -> bool:
+        """One server alone has nowhere else to send work."""
+        return False
+
+    def gateways(self) -> list[OllamaGateway]:
+        return []
+
+
+def _time_at_server(timings: Timings) -> float:
+    """Ollama's ``total_duration``: arrival to last token, measured by the server itself.
+
+    It includes the wait for a slot but not the network or our own event loop,
+    so queue time read from it is not blurred by a busy client.
+    """
+    return timings.total_s

@@ -22,6 +22,7 @@ from ..domain import (
     BadRequestError,
     ChatChunk,
     ChatRequest,
+    ConnectionLostError,
     EmbedRequest,
     EmbedResult,
     GenerateRequest,
@@ -96,8 +97,10 @@ class HttpOllamaGateway:
         breaker: CircuitBreaker | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
+        on_busy: Callable[[], None] | None = None,
     ) -> None:
         self._base_url = base_url.rstrip("/")
+        self._on_busy = on_busy  # told of every 503, so the concurrency controller backs off
         self._retry = retry or RetryPolicy()
         self.breaker = breaker or CircuitBreaker(self._base_url, clock)
         self._sleep = sleep
@@ -155,9 +158,7 @@ class HttpOllamaGateway:
                     self.breaker.record_failure()
                     raise ServerUnavailableError(self._base_url, _describe(exc)) from None
                 self.breaker.record_success()  # it answered, then broke off
-                raise StreamError(
-                    f"the connection to {self._base_url} broke while reading ({_describe(exc)})"
-                ) from None
+                raise ConnectionLostError(self._base_url, _describe(exc)) from None
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 self.breaker.record_failure()
                 if retries < self._retry.attempts and self.breaker.state == "closed":
@@ -179,6 +180,8 @@ class HttpOllamaGateway:
             if response.status_code < 400:
                 return response, retries
             message = await _error_message(response)
+            if response.status_code == 503 and self._on_busy is not None:
+                self._on_busy()
             if response.status_code == 503 and retries < self._retry.attempts:
                 await self._sleep(self._retry.delay(retries))
                 retries += 1
@@ -213,9 +216,7 @@ class HttpOllamaGateway:
                 f"The server at {self._base_url} stopped sending mid-answer ({_describe(exc)})."
             ) from None
         except httpx.HTTPError as exc:
-            raise StreamError(
-                f"the connection to {self._base_url} broke mid-answer ({_describe(exc)})"
-            ) from None
+            raise ConnectionLostError(self._base_url, _describe(exc)) from None
         finally:
             await response.aclose()
 

@@ -17,6 +17,7 @@ from . import (  # each registers its ``%ollama`` subcommands
     embedded_commands,  # noqa: F401
     metrics_commands,  # noqa: F401
     panel_commands,  # noqa: F401
+    pool_commands,  # noqa: F401
     server_commands,  # noqa: F401
 )
 from .magics import OllamaMagics

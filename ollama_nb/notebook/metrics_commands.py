@@ -14,8 +14,9 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from .. import telemetry
 from ..runtime import Runtime
+from ..telemetry.reports import host_summary, model_summary
 from .commands import subcommand
-from .display import Notice
+from .display import Notice, Sections
 
 #: Decimals shown per column kind; the DataFrame from ``ollama_nb.telemetry.summary()`` keeps all.
 _ROUNDING = {
@@ -54,16 +55,22 @@ def _filters(args: Any) -> str:
     return " ".join(given)
 
 
-@subcommand("metrics", "requests, errors, latency, TTFT, tokens/s per model")
+@subcommand("metrics", "requests, errors, latency, TTFT, tokens/s per model (and per host)")
 def metrics_command(line: str, shell: Any, runtime: Runtime) -> object:
-    """Summary table per model of the requests recorded in the metrics store."""
+    """Summary table per model of the requests recorded in the metrics store.
+
+    When more than one server answered (a pool), a second table shows each host.
+    """
     args = parse_argstring(_metrics_args, line)
-    table = telemetry.summary(
+    events = telemetry.metrics(
         runtime.telemetry, args.since, args.model, args.project, now=runtime.clock.time()
     )
+    table = model_summary(events)
     if table.empty:
         where = f" matching {_filters(args)}" if _filters(args) else ""
         return Notice(f"No requests recorded{where} yet.")
+    if events["host"].nunique() > 1:
+        return Sections((table.round(_ROUNDING), host_summary(events).round(_ROUNDING)))
     return table.round(_ROUNDING)
 
 

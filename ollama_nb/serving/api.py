@@ -330,11 +330,12 @@ class InferenceHandler(ApiHandler):
 
     streams = True
     kind: ClassVar[Literal["chat", "generate"]]
-    started: float
+    received: float  # when the request arrived: total_duration counts from here
+    started: float  # the same, less the wait for a slot: load_duration counts from here
 
     async def post(self) -> None:
         """Validate, queue for a slot, load, generate, stream."""
-        self.started = time.monotonic()
+        self.received = self.started = time.monotonic()
         await self.guarded(self._infer())
 
     def _messages(self) -> tuple[tuple[ChatMessage, ...], bool]:
@@ -397,17 +398,25 @@ class InferenceHandler(ApiHandler):
                 "such as gemma3:4b",
             )
 
+        if load_only:  # Ollama only schedules (loads) the model: no generation slot is taken
+            entry = await self.load_model(card, options, keep_alive)
+            try:
+                self.send_json(self._envelope(requested, done_reason="load"))
+            finally:
+                await st.release_model(entry, keep_alive)
+            return
+        queued_at = time.monotonic()
         try:
             await st.slots.acquire(card.name)
         except ServerBusy as exc:
             raise ApiError(503, str(exc)) from exc
+        # Ollama waits for a slot after its load checkpoint: the wait is in total_duration
+        # but not in load_duration, so a client can see it.
+        self.started += time.monotonic() - queued_at
         try:
             entry = await self.load_model(card, options, keep_alive)
             try:
                 loaded_at = time.monotonic()
-                if load_only:
-                    self.send_json(self._envelope(requested, done_reason="load"))
-                    return
                 request = GenerationRequest(
                     kind=self.kind, messages=messages, options=options, format=fmt,
                     think=think or False, tools=tools, raw=bool_field(body, "raw", False),
@@ -495,7 +504,7 @@ class InferenceHandler(ApiHandler):
             final["context"] = [zlib.crc32(w.encode()) % 128_000 for w in words.split()]
         final.update(
             {
-                "total_duration": ns(end - self.started),
+                "total_duration": ns(end - self.received),
                 "load_duration": ns(loaded_at - self.started),
                 "prompt_eval_count": finish.prompt_tokens,
                 "prompt_eval_duration": ns(

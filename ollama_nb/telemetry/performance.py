@@ -19,7 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from . import charts
-from .reports import model_summary, profile_summary, project_summary
+from .reports import host_summary, model_summary, profile_summary, project_summary
 
 _STYLE = """
 .ollama-nb-report { font-family: system-ui, sans-serif; }
@@ -46,6 +46,7 @@ class PerformanceReport:
     figures: dict[str, Figure]
     projects: pd.DataFrame
     profiles: pd.DataFrame | None = None
+    hosts: pd.DataFrame | None = None  # per server, when more than one answered
     server_profile: str | None = None
     filters: str = "all requests"
     generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now().astimezone())
@@ -83,6 +84,9 @@ class PerformanceReport:
             return "\n".join(parts)
         parts.append("<h4>Per model</h4>")
         parts.append(_table(self.summary))
+        if self.hosts is not None:
+            parts.append("<h4>Per host</h4>")
+            parts.append(_table(self.hosts))
         if self.profiles is not None:
             parts.append("<h4>Per server profile</h4>")
             parts.append(_table(self.profiles))
@@ -124,12 +128,14 @@ def build_report(
 ) -> PerformanceReport:
     """Compute the tables and draw the charts for ``events`` (a ``metrics()`` frame)."""
     profiles_seen = set(events["server_profile"].dropna()) if not events.empty else set()
+    hosts_seen = set(events["host"].dropna()) if not events.empty else set()
     return PerformanceReport(
         events=events,
         summary=model_summary(events),
         figures={title: draw(events) for title, draw in charts.PERFORMANCE_CHARTS},
         projects=project_summary(events),
         profiles=profile_summary(events) if len(profiles_seen) > 1 else None,
+        hosts=host_summary(events) if len(hosts_seen) > 1 else None,
         server_profile=server_profile,
         filters=filters,
     )

@@ -74,6 +74,16 @@ def model_summary(frame: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
+def host_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """``model_summary`` per server: which host of a pool answered how much, how fast."""
+    if frame.empty:
+        return pd.DataFrame(columns=list(SUMMARY_COLUMNS), index=pd.Index([], name="host"))
+    rows = {host: _model_row(group) for host, group in frame.groupby("host", sort=True)}
+    summary = pd.DataFrame.from_dict(rows, orient="index", columns=list(SUMMARY_COLUMNS))
+    summary.index.name = "host"
+    return summary
+
+
 def profile_summary(frame: pd.DataFrame) -> pd.DataFrame:
     """``model_summary`` split by the server profile active when each request ran.
 

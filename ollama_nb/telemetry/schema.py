@@ -74,8 +74,13 @@ def _v2(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX events_model_ts ON events (model, ts)")
 
 
+def _v3(db: sqlite3.Connection) -> None:
+    """A pool of servers: per-host figures (``%ollama metrics``, ``perf``) read by host and time."""
+    db.execute("CREATE INDEX events_host_ts ON events (host, ts)")
+
+
 #: ``MIGRATIONS[i]`` takes a database from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2)
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: The columns the writer fills, in insert order.

@@ -35,6 +35,7 @@ def test_chat_adds_answer_and_metadata_columns(
         "ttft_s",
         "tokens_per_s",
         "done_reason",
+        "host",
         "status",
         "error",
     ]
@@ -58,7 +59,7 @@ def test_generate_with_system_prompt_and_callable(
     out = reviews.ollama.generate(
         lambda row: f"{row['product'].upper()}: {row.review}", system="Be brief.", progress=False
     )
-    bodies = [r["body"] for r in ollama_standin.requests("/api/generate")]
+    bodies = [r["body"] for r in ollama_standin.requests("/api/generate") if r["body"]["prompt"]]
     assert {b["prompt"] for b in bodies} == {
         "KETTLE: Boils fast and quietly",
         "LAMP: Flickers after a week",
