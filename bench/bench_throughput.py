@@ -32,6 +32,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -84,9 +85,13 @@ def frame(rows: int, offset: int = 0) -> pd.DataFrame:
     return pd.DataFrame({"n": [f"{offset + i:06d}" for i in range(rows)]})
 
 
+_DATA_DIR = tempfile.mkdtemp(prefix="bench_throughput_")  # not the user's metrics store
+
+
 def runtime_for(urls: list[str], **settings: Any) -> Runtime:
     values: dict[str, Any] = {
         "host": urls[0],
+        "data_dir": _DATA_DIR,
         "default_model": MODEL,
         "request_log": False,
         "history": False,

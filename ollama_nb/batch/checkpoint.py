@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..domain import InvalidInputError
+from ..infrastructure.private_files import private_dir, touch_private
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rows (
@@ -84,7 +85,10 @@ class Checkpoint:
                 hint="Give a file path such as 'reviews.checkpoint.sqlite'.",
             )
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Replies are private: the file (and its -wal/-shm) 0600, a folder we create 0700;
+            # an existing folder is the user's choice and keeps its mode.
+            private_dir(self.path.parent, tighten=False)
+            touch_private(self.path)
             self._db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode: a commit survives the process dying; only a power
@@ -92,7 +96,7 @@ class Checkpoint:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
             self._db.commit()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, OSError) as exc:
             raise InvalidInputError(
                 f"Cannot use {str(self.path)!r} as a checkpoint ({exc}).",
                 hint="Give a new file path; an existing file must be a batch checkpoint.",

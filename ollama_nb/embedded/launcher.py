@@ -14,6 +14,8 @@ import os
 import sys
 from pathlib import Path
 
+from ..infrastructure.private_files import private_dir
+
 LAUNCHER_NAME = "ollama-nb-embedded.cmd" if os.name == "nt" else "ollama-nb-embedded"
 #: The environment the embedded server is started with: one slot (see llama_engine).
 EMBEDDED_ENV = {"OLLAMA_NUM_PARALLEL": "1"}
@@ -30,8 +32,7 @@ def embedded_available() -> bool:
 
 def launcher_path(data_dir: Path) -> Path:
     """Write (or refresh) the launcher for this interpreter and return its path."""
-    folder = data_dir / "embedded"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(data_dir / "embedded", within=data_dir)
     path = folder / LAUNCHER_NAME
     if os.name == "nt":
         text = f'@"{sys.executable}" -m ollama_nb.embedded %*\r\n'
@@ -40,7 +41,7 @@ def launcher_path(data_dir: Path) -> Path:
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         partial.write_text(text, encoding="utf-8")
-        partial.chmod(0o755)
+        partial.chmod(0o700)  # run by this user only, like everything in the data folder
         os.replace(partial, path)
     return path
 

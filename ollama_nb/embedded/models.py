@@ -19,6 +19,7 @@ from pathlib import Path
 import psutil
 
 from ..domain import ConfigurationError
+from ..infrastructure.private_files import FILE_MODE, private_dir
 from ..serving.catalogue import COMPLETION, EMBEDDING, ModelCard, canonical_name
 from ..settings import default_data_dir
 from .gguf import GgufError, GgufInfo, read_gguf
@@ -80,14 +81,16 @@ def default_model_path(data_dir: Path | None = None) -> Path:
             f"The default embedded model package `{DEFAULT_PACKAGE}` is not installed.",
             hint=install_hint(),
         ) from None
-    folder = (data_dir or default_data_dir()) / "embedded"
+    root = data_dir or default_data_dir()
+    folder = root / "embedded"
     target = folder / str(package.MODEL_NAME)
     if target.exists():
         return target
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder, within=root)
     partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
     try:
         package.assemble(partial, overwrite=True)
+        partial.chmod(FILE_MODE)
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)

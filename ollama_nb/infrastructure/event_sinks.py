@@ -6,9 +6,11 @@ the line to a logging queue whose listener thread does the file I/O.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import os
 import threading
 import time
 from collections import deque
@@ -18,6 +20,11 @@ from typing import TextIO
 
 from ..application.ports import MetricsSink
 from ..domain import RequestEvent
+from .private_files import open_private, private_dir
+from .sink_failures import FailureNotice
+
+#: While the request log cannot be written, how often to try again.
+RETRY_WRITE_S = 30.0
 
 #: One encoder for every line: ``json.dumps`` with arguments builds a new one per call.
 _encode = json.JSONEncoder(separators=(",", ":")).encode
@@ -58,7 +65,10 @@ class JsonRequestLog:
     the file rotated when it passes ``max_bytes`` (``requests.log.1`` … ``.N``).
     The buffer goes to the file at most every ``flush_every_s`` and on ``close()``
     (the runtime closes it at exit) instead of a write system call, and the GIL
-    hand-off around it, on the event loop for every request.
+    hand-off around it, on the event loop for every request. The file is private
+    (0600 in a 0700 folder). If it cannot be written (an unwritable folder, a
+    full disk) the request goes on: one warning names the path and the fix,
+    lines are skipped quietly, and writing is retried every ``RETRY_WRITE_S`` s.
     """
 
     def __init__(
@@ -79,26 +89,45 @@ class JsonRequestLog:
         self._file: TextIO | None = None
         self._size = 0
         self._lock = threading.Lock()
+        self._retry_at = -math.inf
+        self.notice = FailureNotice("the request log", path)
 
     def record(self, event: RequestEvent) -> None:
         line = _encode(event_log_record(event)) + "\n"
         with self._lock:
-            if self._file is None:
-                self._open()
-            assert self._file is not None
-            self._file.write(line)
             now = self._clock()
-            if now - self._flushed_at >= self._flush_every_s:
-                self._file.flush()
-                self._flushed_at = now
-            self._size += len(line)
-            if self._size >= self._max_bytes:
-                self._rotate()
+            if self.notice.failing and now < self._retry_at:
+                return
+            try:
+                if self._file is None:
+                    self._open()
+                assert self._file is not None
+                self._file.write(line)
+                if now - self._flushed_at >= self._flush_every_s:
+                    self._file.flush()
+                    self._flushed_at = now
+                self._size += len(line)
+                if self._size >= self._max_bytes:
+                    self._rotate()
+            except OSError as exc:
+                self._abandon_file()
+                self._retry_at = now + RETRY_WRITE_S
+                self.notice.failed(exc, "requests are not logged meanwhile.")
+                return
+        self.notice.recovered()
 
     def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("a", encoding="utf-8")
+        private_dir(self.path.parent)
+        fd = open_private(self.path, os.O_WRONLY | os.O_APPEND)
+        self._file = os.fdopen(fd, "a", encoding="utf-8")
         self._size = self._file.tell()
+
+    def _abandon_file(self) -> None:
+        if self._file is not None:
+            # The unflushed lines are what failed; there is nothing more to save.
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
 
     def _rotate(self) -> None:
         assert self._file is not None
@@ -116,7 +145,10 @@ class JsonRequestLog:
     def close(self) -> None:
         with self._lock:
             if self._file is not None:
-                self._file.close()
+                try:
+                    self._file.close()
+                except OSError as exc:
+                    self.notice.failed(exc, "the last requests were not logged.")
                 self._file = None
 
 
@@ -161,7 +193,12 @@ class RecentEvents:
 
 
 class FanOut:
-    """Hands every event to several sinks."""
+    """Hands every event to several sinks; a failing one is reported once, then quiet.
+
+    Our own sinks handle their files' failures themselves; this guards the rest
+    (a user's ``add_sink``), keyed by the sink, so a fresh ``FanOut`` per request
+    does not repeat the warning.
+    """
 
     def __init__(self, sinks: Iterable[MetricsSink]) -> None:
         self.sinks = list(sinks)
@@ -170,5 +207,27 @@ class FanOut:
         for sink in self.sinks:
             try:
                 sink.record(event)
-            except Exception:  # telemetry must never fail a request
-                logging.getLogger(__name__).exception("metrics sink %r failed", sink)
+            except Exception as exc:  # telemetry must never fail a request
+                _notice_for(sink).failed(exc, "its events are dropped while it fails.")
+            else:
+                notice = _notices.get(id(sink))
+                if notice is not None and notice.failing:
+                    notice.recovered()
+
+
+_notices: dict[int, FailureNotice] = {}
+_notices_lock = threading.Lock()
+
+
+def _notice_for(sink: MetricsSink) -> FailureNotice:
+    with _notices_lock:
+        notice = _notices.get(id(sink))
+        if notice is None or notice.what != _sink_name(sink):
+            notice = _notices[id(sink)] = FailureNotice(_sink_name(sink))
+        return notice
+
+
+def _sink_name(sink: MetricsSink) -> str:
+    path = getattr(sink, "path", None)
+    name = f"metrics sink {type(sink).__name__}"
+    return f"{name} ({path})" if path is not None else name

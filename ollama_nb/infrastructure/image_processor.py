@@ -6,6 +6,14 @@ fits, and encode it. JPEGs are decoded at reduced scale with Pillow's draft
 mode: libjpeg skips most of the inverse DCT work, so a 12-megapixel photo costs
 a fraction of a full decode before the final high-quality resize.
 
+Limits come first, from what is known without work: the byte size of a file
+or buffer, the dimensions in an image's header (Pillow opens lazily), a PIL
+image's ``size``, an array's ``shape``, a figure's inches times DPI. Only a
+source inside ``max_bytes`` and ``max_pixels`` is hashed, decoded or converted,
+so a 12000x12000 PNG of 420 kB is refused in milliseconds without a pixel
+buffer. Arrays are hashed and converted in bands of rows, so a float image
+never costs more than its uint8 result on top of itself.
+
 The cache key is the SHA-256 of the original bytes (pixels, for in-memory
 images) plus the settings that shape the output; it is computed before any
 decoding, so a repeated image costs a hash and a dictionary lookup. For files
@@ -22,6 +30,7 @@ import io
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -62,6 +71,9 @@ _EXIF_ORIENTATION_TAG = 0x0112
 #: How far below ``max_side`` a JPEG decoded at reduced scale may come out.
 DRAFT_UNDERSHOOT = 0.9
 
+#: Array elements hashed or converted at a time (a band of rows): bounds the temporaries.
+BAND_ELEMENTS = 1 << 18
+
 _ACCEPTED = (
     "Pass a PIL image, a file path, bytes, base64 text or a data: URL, a NumPy array, "
     "a matplotlib figure or an IPython.display.Image."
@@ -75,6 +87,7 @@ class _Source:
     description: str
     original_bytes: int
     data: bytes | None = None  # encoded image bytes
+    opened: Image.Image | None = None  # ``data`` opened lazily: header read, nothing decoded
     pixels: Image.Image | None = None  # an in-memory image
     array: Any = None  # a NumPy array, converted only on a cache miss
     path: Path | None = None  # the file it was read from, to skip re-reading it next time
@@ -149,11 +162,15 @@ class PillowImageProcessor:
         if isinstance(source, str):
             return self._read_text(source)
         if isinstance(source, Image.Image):
-            return _pil_source(source)
+            raw = _pil_source(source)
+            self._check_pixels(source.size, raw.description)  # size is in the header: no load
+            return raw
         kind = type(source)
         module = kind.__module__
         if module == "numpy" and kind.__name__ == "ndarray":
-            return _array_source(source)
+            raw = _array_source(source)
+            self._check_pixels((raw.array.shape[1], raw.array.shape[0]), raw.description)
+            return raw
         if module.startswith("matplotlib."):
             figure = (
                 getattr(source, "figure", None) if module.startswith("matplotlib.axes") else source
@@ -222,11 +239,28 @@ class PillowImageProcessor:
         return source
 
     def _checked_bytes(self, data: bytes, description: str) -> _Source:
+        """Size limits from the byte count and the header, before any hash or decode."""
         if not data:
             raise ImageError(description, "is empty (0 bytes).")
         if len(data) > self.settings.max_bytes:
             raise self._too_big(description, len(data))
-        return _Source(description, len(data), data=data)
+        opened = self._open(data, description)
+        self._check_pixels(opened.size, description)
+        return _Source(description, len(data), data=data, opened=opened)
+
+    def _open(self, data: bytes, description: str) -> Image.Image:
+        """Pillow's lazy open: reads the header (format, mode, size); decodes nothing."""
+        try:
+            return Image.open(io.BytesIO(data), formats=DECODABLE)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise self._bomb(description, None) from None
+        except UnidentifiedImageError:
+            raise ImageError(
+                description,
+                f"is not a readable {_READABLE_NAMES} image (unknown or damaged content).",
+            ) from None
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageError(description, f"is corrupt ({exc}).") from None
 
     def _too_big(self, description: str, size: int) -> ImageError:
         return ImageError(
@@ -279,14 +313,20 @@ class PillowImageProcessor:
         return self._checked_bytes(b"".join(chunks), description)
 
     def _render_figure(self, figure: Any) -> _Source:
-        """PNG at a DPI that makes the longest side about ``max_side``: no resize needed."""
+        """PNG at a DPI that makes the longest side about ``max_side``: no resize needed.
+
+        The canvas is checked against ``max_pixels`` before drawing: Agg allocates
+        the whole canvas (4 bytes a pixel) even when ``bbox_inches`` crops it later.
+        """
         width_in, height_in = figure.get_size_inches()
         dpi = min(300.0, max(50.0, self.settings.max_side / max(width_in, height_in, 0.1)))
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
         label = getattr(figure, "number", None)
         description = f"matplotlib figure {label}" if label is not None else "matplotlib figure"
-        return _Source(description, buffer.tell(), data=buffer.getvalue())
+        self._check_pixels((round(width_in * dpi), round(height_in * dpi)), description)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+        data = buffer.getvalue()
+        return _Source(description, len(data), data=data, opened=self._open(data, description))
 
     def _read_ipython_image(self, image: Any) -> _Source:
         data = getattr(image, "data", None)
@@ -308,7 +348,8 @@ class PillowImageProcessor:
             digest.update(raw.data)
         elif raw.array is not None:
             digest.update(f"array:{raw.array.shape}:{raw.array.dtype.str}:".encode())
-            digest.update(raw.array.data)
+            for band in _bands(raw.array):
+                digest.update(_contiguous(band).data)
         else:
             assert raw.pixels is not None
             image = raw.pixels
@@ -356,8 +397,8 @@ class PillowImageProcessor:
     def _process(self, raw: _Source, key: str, started: float) -> PreparedImage:
         note: str | None = None
         orientation = 1
-        if raw.data is not None:
-            image, note, orientation = self._decode(raw.data, raw.description)
+        if raw.opened is not None:
+            image, note, orientation = self._decode(raw.opened, raw.description)
         elif raw.array is not None:
             image = _array_to_image(raw.array, raw.description)
         else:
@@ -384,19 +425,8 @@ class PillowImageProcessor:
             note=note,
         )
 
-    def _decode(self, data: bytes, description: str) -> tuple[Image.Image, str | None, int]:
-        try:
-            image = Image.open(io.BytesIO(data), formats=DECODABLE)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise self._bomb(description, None) from None
-        except UnidentifiedImageError:
-            raise ImageError(
-                description,
-                f"is not a readable {_READABLE_NAMES} image (unknown or damaged content).",
-            ) from None
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise ImageError(description, f"is corrupt ({exc}).") from None
-        self._check_pixels(image.size, description)
+    def _decode(self, image: Image.Image, description: str) -> tuple[Image.Image, str | None, int]:
+        """Decode an image opened (and size-checked) by ``_checked_bytes``."""
         note = None
         frames = int(getattr(image, "n_frames", 1))
         if frames > 1 and image.format != "MPO":
@@ -554,54 +584,93 @@ def _raw_size(image: Image.Image) -> int:
 
 
 def _array_source(array: Any) -> _Source:
-    import numpy
-
-    contiguous = numpy.ascontiguousarray(array)
-    shape = "\u00d7".join(str(n) for n in contiguous.shape)
-    description = f"NumPy array {shape} {contiguous.dtype}"
-    if contiguous.ndim not in (2, 3) or (
-        contiguous.ndim == 3 and contiguous.shape[2] not in (1, 3, 4)
-    ):
+    """Shape and dtype checks only: the array is neither copied nor made contiguous here."""
+    shape = "\u00d7".join(str(n) for n in array.shape)
+    description = f"NumPy array {shape} {array.dtype}"
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
         raise ImageError(
             description,
             "is not an image shape.",
             hint="Use H\u00d7W (grey), H\u00d7W\u00d73 (RGB) or H\u00d7W\u00d74 (RGBA).",
         )
-    if contiguous.size == 0:
+    if array.size == 0:
         raise ImageError(description, "is empty.")
-    return _Source(description, int(contiguous.nbytes), array=contiguous)
+    if array.dtype.kind not in "buif":
+        raise ImageError(description, f"has dtype {array.dtype}; expected uint8 or float in 0..1.")
+    return _Source(description, int(array.nbytes), array=array)
+
+
+def _bands(array: Any) -> Iterator[Any]:
+    """Views of ``array`` a few rows at a time (about ``BAND_ELEMENTS`` elements each)."""
+    per_row = max(1, array.size // array.shape[0])
+    rows = max(1, BAND_ELEMENTS // per_row)
+    for start in range(0, array.shape[0], rows):
+        yield array[start : start + rows]
+
+
+def _contiguous(band: Any) -> Any:
+    import numpy
+
+    return numpy.ascontiguousarray(band)  # a view when it already is; else a band-sized copy
 
 
 def _array_to_image(array: Any, description: str) -> Image.Image:
+    """uint8 pixels for Pillow, built band by band into one preallocated result.
+
+    Whole-array expressions (``rint(a * 255).astype(uint8)``) would hold two
+    temporaries the size of a float64 input at once; here the extra memory is
+    the uint8 result plus one band.
+    """
     import numpy
 
     pixels = array[:, :, 0] if array.ndim == 3 and array.shape[2] == 1 else array
     kind = pixels.dtype.kind
-    if kind == "b":
-        pixels = pixels.astype(numpy.uint8) * 255
-    elif kind == "f":
-        if not numpy.isfinite(pixels).all():
+    if kind == "f":
+        low, high, finite = _float_range(pixels)
+        if not finite:
             raise ImageError(description, "contains NaN or infinite values.")
-        low, high = float(pixels.min()), float(pixels.max())
         if low < 0.0 or high > 1.0:
             raise ImageError(
                 description,
                 f"has float values from {low:g} to {high:g}; float images must be in 0..1.",
                 hint="Divide by 255, or convert with .astype('uint8').",
             )
-        pixels = numpy.rint(pixels * 255).astype(numpy.uint8)
-    elif pixels.dtype == numpy.uint16:
-        pixels = (pixels // 257).astype(numpy.uint8)
-    elif kind in "ui" and pixels.dtype != numpy.uint8:
-        low, high = int(pixels.min()), int(pixels.max())
-        if low < 0 or high > 255:
+    elif kind in "ui" and pixels.dtype not in (numpy.uint8, numpy.uint16):
+        low_i = min(int(band.min()) for band in _bands(pixels))
+        high_i = max(int(band.max()) for band in _bands(pixels))
+        if low_i < 0 or high_i > 255:
             raise ImageError(
-                description, f"has integer values from {low} to {high}; expected 0..255."
+                description, f"has integer values from {low_i} to {high_i}; expected 0..255."
             )
-        pixels = pixels.astype(numpy.uint8)
-    elif kind not in "ui":
-        raise ImageError(description, f"has dtype {pixels.dtype}; expected uint8 or float in 0..1.")
-    return Image.fromarray(numpy.ascontiguousarray(pixels))
+    if pixels.dtype == numpy.uint8:
+        return Image.fromarray(_contiguous(pixels))
+    result = numpy.empty(pixels.shape, dtype=numpy.uint8)
+    row = 0
+    for band in _bands(pixels):
+        target = result[row : row + band.shape[0]]
+        if kind == "b":
+            numpy.multiply(band, 255, out=target, casting="unsafe")
+        elif kind == "f":
+            scaled = band * 255.0
+            numpy.rint(scaled, out=scaled)
+            target[...] = scaled
+        elif pixels.dtype == numpy.uint16:
+            numpy.floor_divide(band, 257, out=target, casting="unsafe")
+        else:
+            target[...] = band
+        row += band.shape[0]
+    return Image.fromarray(result)
+
+
+def _float_range(pixels: Any) -> tuple[float, float, bool]:
+    import numpy
+
+    low, high = numpy.inf, -numpy.inf
+    for band in _bands(pixels):
+        if not numpy.isfinite(band).all():
+            return 0.0, 0.0, False
+        low, high = min(low, float(band.min())), max(high, float(band.max()))
+    return float(low), float(high), True
 
 
 def _is_inline_str(source: object) -> bool:

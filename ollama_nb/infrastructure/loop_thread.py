@@ -83,11 +83,13 @@ class LoopThread:
             while True:
                 # Short waits so an interrupt is seen even when the signal lands in
                 # another thread (a blocked lock wait is not always woken by it).
-                try:
-                    return running.future.result(timeout=_POLL_S)
-                except concurrent.futures.TimeoutError:
-                    if poll is not None:
-                        poll()
+                # ``wait``, not ``result(timeout=...)``: the work's own TimeoutError
+                # (a read timeout) must be raised, not mistaken for "not done yet".
+                done, _ = concurrent.futures.wait([running.future], timeout=_POLL_S)
+                if done:
+                    return running.future.result()
+                if poll is not None:
+                    poll()
         except KeyboardInterrupt:
             running.stop()
             raise

@@ -111,7 +111,9 @@ class StartReport:
     def __str__(self) -> str:
         o = self.outcome
         lines = []
-        if o.stale_state_removed:
+        if o.note:
+            lines.append(o.note)
+        elif o.stale_state_removed:
             lines.append("Removed a stale record of a server that is no longer running.")
         if o.action == "started" and o.state is not None and _embedded(o.state.binary):
             from ..embedded import banner
@@ -150,7 +152,8 @@ class StopReport:
         if o.action == "stopped":
             return f"Stopped the ollama server at {o.host}."
         stale = " (removed a stale record of an earlier one)" if o.stale_state_removed else ""
-        return f"No Ollama server is running at {o.host}{stale}."
+        text = f"No Ollama server is running at {o.host}{stale}."
+        return f"{text}\n{o.note}" if o.note else text
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(str(self))
@@ -186,6 +189,8 @@ class StatusReport:
             lines.append(f"Log: {s.log}")
         elif o.owner:
             lines.append(f"Owner: {o.owner} (not started by ollama_nb).")
+        if o.note:
+            lines.append(o.note)
         return "\n".join(lines)
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:

@@ -4,11 +4,14 @@ Everything that must survive the kernel lives in the data directory, one set of
 files per port::
 
     server/11434.lock   held (flock) while a kernel starts, adopts or stops the server
-    server/11434.json   who started it: pid + process create time, env, profile, clients
+    server/11434.json   who started it: pid, start stamp, command line, env, profile, clients
     server/11434.log    the server's stdout/stderr (rotated at each start past 5 MB)
 
-The pid *and* the create time identify our process, so a recycled pid is never
-mistaken for it. Kernels that use the server register as clients in the state
+The files are private (0600 in a 0700 folder). The pid, its start stamp and its
+command line identify our process (see ``identity``): a recycled pid, a clock
+step, or a state file naming some other program never gets the wrong process
+signalled, and a record we cannot judge is kept and reported, never deleted.
+Kernels that use the server register as clients in the state
 file; the last one to exit stops it (when ``stop_at_exit`` is on). The server runs
 in its own session, so a crashed kernel leaves it running and the next start
 adopts it instead of launching a second one.
@@ -35,6 +38,8 @@ import psutil
 
 from ..domain import OllamaNbError
 from ..infrastructure.host import OllamaHost
+from ..infrastructure.private_files import open_private, private_dir, write_private_text
+from .identity import CannotJudge, ProcessStamp, Verdict, command_of, judge, stamp_of
 
 Progress = Callable[[float, float], None]
 
@@ -64,14 +69,32 @@ class NotOwnedError(OllamaNbError):
     """Refusing to stop a server ollama_nb did not start."""
 
 
+class UnclearOwnerError(NotOwnedError):
+    """A live process is recorded as our server, but we cannot tell whether it is."""
+
+
 class LockTimeoutError(OllamaNbError, TimeoutError):
     """Another kernel held the server lock for too long."""
 
 
 @dataclass(frozen=True, slots=True)
 class Client:
+    """A process using the server, known by pid and start stamp (not wall-clock time)."""
+
     pid: int
-    create_time: float
+    start: float
+    boot: str = ""
+
+    @property
+    def stamp(self) -> ProcessStamp:
+        return ProcessStamp(self.start, self.boot)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> Client | None:
+        pid, start = data.get("pid"), data.get("start")
+        if not isinstance(pid, int) or not isinstance(start, int | float):
+            return None  # an entry from before start stamps: that client cannot be confirmed
+        return cls(pid, float(start), str(data.get("boot", "")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,15 +102,21 @@ class ServerState:
     """What the state file remembers about a server we started."""
 
     pid: int
-    create_time: float
     host: str
     binary: str
     env: dict[str, str]
     profile: str | None
-    started_at: float
+    started_at: float  # wall-clock time, for people; never used to identify the process
     log: str
     clients: tuple[Client, ...] = ()
     started_by: int = 0
+    start: float | None = None  # the start stamp (``identity``); None in old records
+    boot: str = ""
+    command: tuple[str, ...] = ()  # the server's command line once it answered
+
+    @property
+    def stamp(self) -> ProcessStamp | None:
+        return None if self.start is None else ProcessStamp(self.start, self.boot)
 
     @property
     def parallel(self) -> int:
@@ -102,7 +131,11 @@ class ServerState:
     @classmethod
     def from_json(cls, text: str) -> ServerState:
         data = json.loads(text)
-        data["clients"] = tuple(Client(**c) for c in data.get("clients", ()))
+        known = {f for f in cls.__dataclass_fields__}
+        data = {k: v for k, v in data.items() if k in known}  # e.g. an old ``create_time``
+        clients = (Client.from_dict(c) for c in data.get("clients", ()) if isinstance(c, dict))
+        data["clients"] = tuple(c for c in clients if c is not None)
+        data["command"] = tuple(str(part) for part in data.get("command", ()))
         return cls(**data)
 
 
@@ -114,6 +147,7 @@ class StartOutcome:
     owner: str = ""
     stale_state_removed: bool = False
     elapsed_s: float = 0.0
+    note: str = ""  # why a record was removed, or kept although it could not be judged
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +156,7 @@ class StopOutcome:
     host: str
     pid: int | None = None
     stale_state_removed: bool = False
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +168,7 @@ class Observation:
     state: ServerState | None  # only when the recorded process is really alive
     owner: str
     stale_state: bool = False
+    note: str = ""  # a record kept because its process could not be judged
 
 
 #: Popen objects of servers this process spawned, kept so they are reaped, not leaked.
@@ -142,15 +178,26 @@ _registered_lock = threading.Lock()
 
 
 def _me() -> Client:
-    return Client(os.getpid(), psutil.Process().create_time())
+    stamp = stamp_of(os.getpid())
+    assert stamp is not None  # this process is running
+    return Client(os.getpid(), stamp.start, stamp.boot)
 
 
 class ServerProcess:
     """The server for one local host, with its files in ``data_dir/server``."""
 
-    def __init__(self, host: OllamaHost, data_dir: Path, *, stop_at_exit: bool = True) -> None:
+    def __init__(
+        self,
+        host: OllamaHost,
+        data_dir: Path,
+        *,
+        stop_at_exit: bool = True,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.host = host
         self.stop_at_exit = stop_at_exit
+        self.data_dir = data_dir
+        self.wall_clock = wall_clock  # only for ``started_at`` and log stamps, never identity
         self.folder = data_dir / "server"
         self.state_path = self.folder / f"{host.port}.json"
         self.lock_path = self.folder / f"{host.port}.lock"
@@ -183,28 +230,40 @@ class ServerProcess:
             # A torn or foreign file cannot describe a server we could safely stop.
             return None
 
-    def owned_process(self, state: ServerState) -> psutil.Process | None:
-        """The live process ``state`` describes, or None if it died or the pid was reused."""
+    def verdict(self, state: ServerState) -> tuple[Verdict, str]:
+        """Is ``state``'s process our server: ``ours``, ``gone``, ``other`` or ``unknown``?"""
         child = _children.get(state.pid)
         if child is not None and child.poll() is not None:
             _children.pop(state.pid, None)
+            return "gone", f"process {state.pid} has exited"
+        verdict, why = judge(state.pid, state.stamp, state.command)
+        if verdict == "unknown":
+            why = (
+                f"Keeping {self.state_path}: {why}, so ollama_nb cannot tell whether it is the "
+                "server it started; delete the file if it is not."
+            )
+        elif verdict != "ours":
+            why = f"Removed a stale record of a server ({self.state_path}): {why}."
+        return verdict, why
+
+    def owned_process(self, state: ServerState) -> psutil.Process | None:
+        """The live process ``state`` describes, only if it is certainly our server."""
+        if self.verdict(state)[0] != "ours":
             return None
         try:
-            proc = psutil.Process(state.pid)
-            if abs(proc.create_time() - state.create_time) > 0.01:
-                return None
-            if proc.status() == psutil.STATUS_ZOMBIE:
-                return None
+            return psutil.Process(state.pid)
         except psutil.Error:
             return None
-        return proc
 
     def observe(self) -> Observation:
         """A read-only look (no lock: a status check must not wait for a starting kernel)."""
         state = self.read_state()
-        stale = False
-        if state is not None and self.owned_process(state) is None:
-            state, stale = None, True
+        stale, note = False, ""
+        if state is not None:
+            verdict, why = self.verdict(state)
+            if verdict != "ours":
+                state, stale = None, verdict != "unknown"
+                note = why if verdict == "unknown" else ""
         answering = self.answering()
         if state is not None:
             owner = _our_owner(state)
@@ -212,7 +271,7 @@ class ServerProcess:
             owner = describe_listener(self.host.port)
         else:
             owner = ""
-        return Observation(self.host.base_url, answering, state, owner, stale)
+        return Observation(self.host.base_url, answering, state, owner, stale, note)
 
     # --- starting -----------------------------------------------------------------
 
@@ -229,23 +288,29 @@ class ServerProcess:
         began = time.monotonic()
         with self._locked(timeout_s + 10):
             state = self.read_state()
-            stale = False
-            if state is not None and self.owned_process(state) is None:
-                self._remove_state()
-                state, stale = None, True
+            stale, note = False, ""
+            if state is not None:
+                verdict, note = self.verdict(state)
+                if verdict == "unknown" and not self.answering():
+                    raise UnclearOwnerError(note)
+                if verdict in ("gone", "other"):
+                    self._remove_state()
+                if verdict != "ours":
+                    state, stale = None, verdict != "unknown"
             if state is not None:
                 self._wait_healthy(state, None, timeout_s, progress, began)
                 state = self._add_client(state)
                 self._register()
                 return StartOutcome(
                     "adopted", self.host.base_url, state, _our_owner(state), stale,
-                    time.monotonic() - began,
+                    time.monotonic() - began, note,
                 )  # fmt: skip
             if self.answering():
                 owner = describe_listener(self.host.port)
                 return StartOutcome(
-                    "foreign", self.host.base_url, None, owner, stale, time.monotonic() - began
-                )
+                    "foreign", self.host.base_url, None, owner, stale,
+                    time.monotonic() - began, note,
+                )  # fmt: skip
             if self.port_taken():
                 raise PortInUseError(
                     f"Port {self.host.port} is taken by {describe_listener(self.host.port)}, "
@@ -258,23 +323,36 @@ class ServerProcess:
                 self._terminate(state.pid)
                 self._remove_state()
                 raise
+            state = self._record_command(state)
             self._register()
             return StartOutcome(
                 "started", self.host.base_url, state, _our_owner(state), stale,
-                time.monotonic() - began,
+                time.monotonic() - began, note,
             )  # fmt: skip
 
+    def _record_command(self, state: ServerState) -> ServerState:
+        """The command line as the answering server shows it (a launcher script has exec'd)."""
+        try:
+            command = command_of(state.pid)
+        except CannotJudge:  # keep the launch argv; judged "other" later at worst
+            return state
+        if command and command != state.command:
+            state = replace(state, command=command)
+            self._write_state(state)
+        return state
+
     def _spawn(self, binary: Path, env: Mapping[str, str], profile: str | None) -> ServerState:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        private_dir(self.folder, within=self.data_dir)
         _rotate(self.log_path)
         full_env = {**os.environ, **env, "OLLAMA_HOST": self.host.netloc}
-        with self.log_path.open("ab") as log:
-            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        argv = [str(binary), "serve"]
+        with os.fdopen(open_private(self.log_path, os.O_WRONLY | os.O_APPEND), "ab") as log:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.wall_clock()))
             log.write(f"--- {stamp} ollama_nb: {binary} serve on {self.host.netloc}\n".encode())
             log.flush()
             try:
                 popen = subprocess.Popen(
-                    [str(binary), "serve"],
+                    argv,
                     env=full_env,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -286,21 +364,21 @@ class ServerProcess:
             except OSError as exc:
                 raise ServerStartError(f"Could not run {binary}: {exc.strerror or exc}.") from None
         _children[popen.pid] = popen
-        try:
-            create_time = psutil.Process(popen.pid).create_time()
-        except psutil.Error:
-            create_time = time.time()
+        # Our own child cannot be reaped before we wait for it, so its stamp is readable.
+        started = stamp_of(popen.pid)
         state = ServerState(
             pid=popen.pid,
-            create_time=create_time,
             host=self.host.base_url,
             binary=str(binary),
             env=dict(env),
             profile=profile,
-            started_at=time.time(),
+            started_at=self.wall_clock(),
             log=str(self.log_path),
             clients=(_me(),),
             started_by=os.getpid(),
+            start=None if started is None else started.start,
+            boot="" if started is None else started.boot,
+            command=tuple(argv),
         )
         self._write_state(state)
         return state
@@ -322,7 +400,7 @@ class ServerProcess:
                     log_path=self.log_path,
                     tail=self.log_tail(),
                 )
-            if popen is None and self.owned_process(state) is None:
+            if popen is None and self.verdict(state)[0] != "ours":
                 raise ServerStartError(
                     f"The ollama server (pid {state.pid}) stopped while we waited for it.",
                     log_path=self.log_path,
@@ -346,12 +424,15 @@ class ServerProcess:
         """Stop the server if we started it; refuse (NotOwnedError) if someone else did."""
         with self._locked():
             state = self.read_state()
-            stale = False
+            stale, note = False, ""
             if state is not None:
-                if self.owned_process(state) is not None:
+                verdict, note = self.verdict(state)
+                if verdict == "ours":
                     self._terminate(state.pid, grace_s)
                     self._remove_state()
                     return StopOutcome("stopped", self.host.base_url, state.pid)
+                if verdict == "unknown":
+                    raise UnclearOwnerError(f"Not stopping anything. {note}")
                 self._remove_state()
                 stale = True
             if self.answering() or self.port_taken():
@@ -361,7 +442,7 @@ class ServerProcess:
                     f"(it belongs to {owner}).",
                     hint=_stop_hint(owner),
                 )
-            return StopOutcome("not-running", self.host.base_url, None, stale)
+            return StopOutcome("not-running", self.host.base_url, None, stale, note)
 
     def release(self) -> None:
         """This process is done with the server; the last client out stops it."""
@@ -411,10 +492,8 @@ class ServerProcess:
         return "\n".join(text.splitlines()[-lines:])
 
     def _write_state(self, state: ServerState) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(state.to_json(), encoding="utf-8")
-        os.replace(tmp, self.state_path)
+        private_dir(self.folder, within=self.data_dir)
+        write_private_text(self.state_path, state.to_json())
 
     def _remove_state(self) -> None:
         self.state_path.unlink(missing_ok=True)
@@ -435,8 +514,8 @@ class ServerProcess:
 
     @contextlib.contextmanager
     def _locked(self, timeout_s: float = 30.0) -> Iterator[None]:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with self.lock_path.open("a+b") as handle:
+        private_dir(self.folder, within=self.data_dir)
+        with os.fdopen(open_private(self.lock_path, os.O_RDWR), "r+b") as handle:
             _acquire(handle, timeout_s)
             try:
                 yield
@@ -464,9 +543,10 @@ def forget(server: ServerProcess) -> None:
 
 def _alive(client: Client) -> bool:
     try:
-        return abs(psutil.Process(client.pid).create_time() - client.create_time) <= 0.01
-    except psutil.Error:
-        return False
+        now = stamp_of(client.pid)
+    except CannotJudge:  # cannot inspect it: keep it as a client, to be safe
+        return True
+    return now is not None and now.same_as(client.stamp)
 
 
 def _our_owner(state: ServerState) -> str:

@@ -1,8 +1,13 @@
 """Authenticated JSON endpoints under ``<base_url>/ollama-nb/`` for the Lab front end.
 
 Security rules, all enforced here:
-- every method needs Jupyter's authentication (``@web.authenticated``), and
-  ``APIHandler`` checks the XSRF token on POST;
+- every method needs Jupyter's authentication (``@web.authenticated``) and then
+  its authorizer (``@authorized``) for the ``ollama_nb`` resource: reading
+  status, models, running models and metrics is ``read``; starting or stopping
+  the server and loading or unloading a model is ``write``. On JupyterHub with
+  sharing or read-only collaborators, a user the deployment's authorizer does
+  not allow gets 403 like on ``/api/contents``; ``APIHandler`` checks the XSRF
+  token on POST;
 - nothing proxies: each endpoint calls one fixed use case or manager operation;
 - the Ollama host comes from the server's configuration only. A request that
   tries to name one (query or body) is refused, so a page cannot aim the
@@ -17,8 +22,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Literal, TypeVar, cast
 
+from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
@@ -37,23 +43,35 @@ from ..runtime import Runtime, get_runtime
 from . import features, views
 
 NAMESPACE = "ollama-nb"
+#: The resource name Jupyter authorizers see for every endpoint here.
+AUTH_RESOURCE = "ollama_nb"
 
 #: Names a client might use to point us at another server; always refused.
 _HOST_KEYS = frozenset({"host", "url", "base_url", "ollama_host", "server", "endpoint"})
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Coroutine[Any, Any, None]])
+
+
+def _allowed(action: Literal["read", "write"]) -> Callable[[_Method], _Method]:
+    """jupyter_server's ``authorized`` for ``action``, typed (its own signature is not)."""
+    return cast("Callable[[_Method], _Method]", authorized(action))
+
+
 class _Handler(APIHandler):
     """Shared checks and the JSON reply format: ``{"ok": ..., ...}`` or ``{"error": ...}``."""
+
+    auth_resource = AUTH_RESOURCE
 
     def runtime(self) -> Runtime:
         runtime: Runtime = self.settings.get("ollama_nb_runtime") or get_runtime()
         return runtime
 
-    async def prepare(self) -> None:  # type: ignore[override]
-        await super().prepare()
-        if not self.current_user:
-            return  # ``@web.authenticated`` refuses it, before anything else is said
-        # Other arguments are ignored: ServerConnection adds a cache-busting one to GETs.
+    def refuse_host_choice(self) -> None:
+        """Called first in each method, so only an authorized user learns what is refused.
+
+        Other arguments are ignored: ServerConnection adds a cache-busting one to GETs.
+        """
         if set(self.request.query_arguments) & _HOST_KEYS:
             raise web.HTTPError(400, reason=_host_refusal())
 
@@ -62,8 +80,11 @@ class _Handler(APIHandler):
         self.set_header("Content-Type", "application/json")
         reason = self._reason
         exc_info = kwargs.get("exc_info")
-        if exc_info and isinstance(exc_info[1], web.HTTPError) and exc_info[1].reason:
-            reason = exc_info[1].reason
+        error = exc_info[1] if exc_info else None
+        if isinstance(error, web.HTTPError) and error.reason:
+            reason = error.reason
+        elif status_code == 403:
+            reason = _forbidden(self.request.method or "GET")
         self.finish(json.dumps({"error": reason, "status": status_code}))
 
     def body_object(self, allowed: frozenset[str]) -> dict[str, Any]:
@@ -104,6 +125,14 @@ def _host_refusal() -> str:
     )
 
 
+def _forbidden(method: str) -> str:
+    action = "read" if method in ("GET", "HEAD") else "write"
+    return (
+        f"This Jupyter server does not allow you to {action} ollama_nb "
+        f"(resource {AUTH_RESOURCE!r}); ask its administrator."
+    )
+
+
 def _unavailable(reason: str) -> dict[str, Any]:
     return {"ok": False, "available": False, "reason": reason}
 
@@ -112,7 +141,9 @@ class StatusHandler(_Handler):
     """Everything the status bar shows, in one request."""
 
     @web.authenticated
+    @_allowed("read")
     async def get(self) -> None:
+        self.refuse_host_choice()
         runtime = self.runtime()
         settings = runtime.settings
         probe = await runtime.arun(views.probe)
@@ -149,7 +180,9 @@ class StatusHandler(_Handler):
 
 class ModelsHandler(_Handler):
     @web.authenticated
+    @_allowed("read")
     async def get(self) -> None:
+        self.refuse_host_choice()
         try:
             self.reply(await self.runtime().arun(views.installed))
         except OllamaNbError as exc:
@@ -158,7 +191,9 @@ class ModelsHandler(_Handler):
 
 class RunningHandler(_Handler):
     @web.authenticated
+    @_allowed("read")
     async def get(self) -> None:
+        self.refuse_host_choice()
         try:
             self.reply(await self.runtime().arun(views.running))
         except OllamaNbError as exc:
@@ -167,7 +202,9 @@ class RunningHandler(_Handler):
 
 class MetricsHandler(_Handler):
     @web.authenticated
+    @_allowed("read")
     async def get(self) -> None:
+        self.refuse_host_choice()
         since = self.get_query_argument("since", features.METRICS_WINDOW)
         try:
             summary = await asyncio.to_thread(features.metrics_summary, self.runtime(), since)
@@ -184,7 +221,9 @@ class ServerActionHandler(_Handler):
     """``POST /ollama-nb/server/(start|stop)``: through the manager and its ownership rules."""
 
     @web.authenticated
+    @_allowed("write")
     async def post(self, action: str) -> None:
+        self.refuse_host_choice()
         self.body_object(frozenset())
         runtime = self.runtime()
         try:
@@ -203,7 +242,9 @@ class ModelActionHandler(_Handler):
     """``POST /ollama-nb/models/(warm|unload)`` with ``{"model": NAME}``."""
 
     @web.authenticated
+    @_allowed("write")
     async def post(self, action: str) -> None:
+        self.refuse_host_choice()
         runtime = self.runtime()
         model = self.model_argument(self.body_object(frozenset({"model"})))
         try:

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..domain import InvalidInputError, ModelName, OllamaNbError, RequestEvent
+from ..infrastructure.private_files import private_dir, touch_private
+from ..infrastructure.sink_failures import FailureNotice
 from .context import notebook_path, project_label
 from .schema import EVENT_COLUMNS, migrate
 
@@ -38,6 +40,8 @@ DEFAULT_RETENTION_DAYS = 90.0
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 _BUSY_TIMEOUT_S = 10.0
 _PRUNE_EVERY_S = 3600.0
+#: Events kept in memory while the file cannot be written (a full disk), then saved.
+MAX_HELD_EVENTS = 50_000
 #: How long the writer gathers events after the first one before writing them in one
 #: transaction. Waking it for every event put a SQLite write, and the GIL hand-offs
 #: around it, inside the next request of a back-to-back loop (about 1 ms a request
@@ -87,11 +91,8 @@ class _Stop(_Flush):
 
 def open_database(path: Path) -> sqlite3.Connection:
     """A connection to the metrics file, created private and migrated to the current schema."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-    if os.name == "posix":
-        os.chmod(path, 0o600)  # tighten a file an older version or the user created wider
+    private_dir(path.parent)
+    touch_private(path)  # SQLite gives the -wal and -shm files the same mode
     db = sqlite3.connect(
         path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
     )
@@ -193,7 +194,8 @@ class TelemetryStore:
         self._writer: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
-        self._failed = False
+        self._held: list[RequestEvent] = []
+        self.notice = FailureNotice("the metrics store", path)
         self._last_prune = -math.inf
 
     # --- the hot path ----------------------------------------------------------------
@@ -279,14 +281,8 @@ class TelemetryStore:
                     except queue.Empty:
                         break
                 events = [item for item in batch if isinstance(item, RequestEvent)]
-                if events:
-                    db = db or self._open()
-                    if db is not None:
-                        try:
-                            self._write(db, events)
-                            self._maybe_prune(db)
-                        except Exception:  # keep the thread alive for the next events
-                            log.exception("ollama_nb metrics writer failed")
+                if events or (self._held and any(isinstance(i, _Flush) for i in batch)):
+                    db = self._save([*self._held, *events], db)
                 for item in batch:
                     if isinstance(item, _Flush):
                         item.done.set()
@@ -296,7 +292,36 @@ class TelemetryStore:
             if db is not None:
                 db.close()
 
-    def _open(self) -> sqlite3.Connection | None:
+    def _save(
+        self, events: list[RequestEvent], db: sqlite3.Connection | None
+    ) -> sqlite3.Connection | None:
+        """Write ``events`` (held ones first); on failure hold them for the next batch.
+
+        A full disk or an unwritable folder costs one warning, not a traceback
+        per request, and no event: they wait in memory (up to ``MAX_HELD_EVENTS``,
+        oldest dropped first) and are written when the file works again.
+        """
+        held_before = len(self._held)
+        try:
+            db = db or self._open()
+            self._write(db, events)
+        except Exception as exc:  # keep the thread alive for the next events
+            if db is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    db.close()
+            dropped = max(0, len(events) - MAX_HELD_EVENTS)
+            self._held = events[dropped:]
+            if dropped:
+                log.debug("ollama_nb: %d held metrics events dropped", dropped)
+            self.notice.failed(exc, "events are held in memory and saved when it works again.")
+            return None
+        self._held = []
+        self.notice.recovered(f" ({held_before} held events saved)" if held_before else "")
+        with contextlib.suppress(Exception):
+            self._maybe_prune(db)
+        return db
+
+    def _open(self) -> sqlite3.Connection:
         """Open the file, waiting out another kernel that is creating or migrating it.
 
         Switching a new file to WAL and creating its tables take the write lock, and
@@ -308,20 +333,10 @@ class TelemetryStore:
                 return open_database(self.path)
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc):
-                    self._give_up(exc)
-                    return None
+                    raise
                 time.sleep(delay)  # the writer thread's own time, never a caller's
                 delay = min(delay * 2, 1.0)
-            except Exception as exc:
-                self._give_up(exc)
-                return None
-        self._give_up(sqlite3.OperationalError("database is locked"))
-        return None
-
-    def _give_up(self, exc: Exception) -> None:
-        if not self._failed:
-            self._failed = True
-            log.warning("ollama_nb metrics are not being saved to %s: %s", self.path, exc)
+        raise sqlite3.OperationalError("database is locked")
 
     def _keep_history(self) -> bool:
         return self._history() if callable(self._history) else self._history
@@ -356,18 +371,15 @@ class TelemetryStore:
                     db.execute("COMMIT")
                     return
                 except BaseException:
-                    db.execute("ROLLBACK")
+                    if db.in_transaction:  # SQLite may have rolled back itself (disk full)
+                        db.execute("ROLLBACK")
                     raise
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc):
-                    log.exception("ollama_nb could not save %d metrics events", len(events))
-                    return
+                    raise
                 time.sleep(delay)  # another writer held the lock past busy_timeout
                 delay = min(delay * 2, 1.0)
-            except Exception:
-                log.exception("ollama_nb could not save %d metrics events", len(events))
-                return
-        log.error("ollama_nb gave up saving %d metrics events: database stayed locked", len(events))
+        raise sqlite3.OperationalError("the database stayed locked by another writer")
 
     def _maybe_prune(self, db: sqlite3.Connection) -> None:
         now = self._clock()
@@ -376,8 +388,8 @@ class TelemetryStore:
         self._last_prune = now
         try:
             prune(db, self.retention, now)
-        except sqlite3.Error:
-            log.warning("ollama_nb could not apply metrics retention", exc_info=True)
+        except sqlite3.Error as exc:  # hourly at most; the events themselves are saved
+            log.warning("ollama_nb could not apply metrics retention to %s: %s", self.path, exc)
 
 
 def _event_row(

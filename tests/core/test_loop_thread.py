@@ -103,3 +103,27 @@ def test_closing_an_iteration_early_unwinds_its_source(loop: LoopThread) -> None
     assert next(items) == 0
     items.close()
     assert closed.is_set()
+
+
+def test_a_timeout_raised_by_the_work_is_raised_not_waited_on(loop: LoopThread) -> None:
+    """``TimeoutError`` from the work (a read timeout) once looked like the bridge's poll expiring.
+
+    The caller then waited forever on a future that had already failed.
+    """
+
+    async def read_times_out() -> None:
+        raise TimeoutError("the server stopped sending")
+
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            loop.run(read_times_out())
+        except BaseException as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    caller.join(timeout=30)  # a guard against the old hang, not a timing assertion
+    assert not caller.is_alive(), "run() kept waiting after the work had raised"
+    assert len(outcome) == 1 and isinstance(outcome[0], TimeoutError)

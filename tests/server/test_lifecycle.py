@@ -20,6 +20,7 @@ from ollama_nb.server import (
     RemoteHostError,
     ServerStartError,
 )
+from ollama_nb.server.identity import stamp_of
 from ollama_nb.testing import StandinHandle
 
 from .conftest import ROOT, Setup, free_port, make_setup, stop_recorded, write_executable
@@ -41,7 +42,8 @@ def test_start_spawns_a_tuned_server_and_sizes_the_gate(setup: Setup) -> None:
     assert setup.runtime.gate.limit == 2
     state = setup.process().read_state()
     assert state is not None and state.profile == "apple-16gb"
-    assert psutil.Process(state.pid).create_time() == pytest.approx(state.create_time, abs=0.01)
+    assert state.stamp is not None and state.stamp == stamp_of(state.pid)
+    assert state.command == tuple(psutil.Process(state.pid).cmdline())  # after the launcher's exec
     assert setup.runtime.server.active_profile() == "apple-16gb"
     assert setup.runtime.server_profile() == "apple-16gb"  # what telemetry records
     assert "ollama_nb: " in Path(state.log).read_text()
@@ -140,9 +142,13 @@ def test_recycled_pid_is_not_ours(setup: Setup) -> None:
     folder = setup.data_dir / "server"
     folder.mkdir(parents=True)
     me = psutil.Process()
+    stamp = stamp_of(me.pid)
+    assert stamp is not None
     recycled = {
         "pid": me.pid,
-        "create_time": me.create_time() - 1000,
+        "start": stamp.start - 1000,
+        "boot": stamp.boot,
+        "command": me.cmdline(),
         "host": "",
         "binary": "ollama",
         "env": {},

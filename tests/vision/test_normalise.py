@@ -102,7 +102,7 @@ def test_small_images_are_not_enlarged(processor: PillowImageProcessor) -> None:
 
 def test_jpeg_is_decoded_at_reduced_scale(processor: PillowImageProcessor) -> None:
     data = encoded(photo(2400, 1800), "JPEG", quality=90)
-    image, note, orientation = processor._decode(data, "test")
+    image, note, orientation = processor._decode(processor._open(data, "test"), "test")
     # Draft mode: libjpeg scaled by 1/2 during decoding, the rest is a LANCZOS resize.
     assert image.size == (1200, 900)
     assert (note, orientation) == (None, 1)
