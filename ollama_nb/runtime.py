@@ -205,9 +205,16 @@ class Runtime:
 
     @gate.setter
     def gate(self, gate: SlotGate) -> None:
-        """Put another gate in front of the first server (a Dask worker's cluster-wide one)."""
-        pool = self.pool
-        self._gates[pool.primary.host] = pool.primary.gate = gate
+        """Put another gate in front of the first server."""
+        self.replace_gate(self.pool.primary.host, gate)
+
+    def replace_gate(self, host: str, gate: SlotGate) -> bool:
+        """Put another gate in front of ``host`` (a Dask worker's cluster-wide one); False if unknown."""
+        member = self.pool.member(host)
+        if member is None:
+            return False
+        self._gates[host] = member.gate = gate
+        return True
 
     def add_sink(self, sink: MetricsSink) -> Callable[[], None]:
         """Send every request event to ``sink`` as well; returns the remover."""

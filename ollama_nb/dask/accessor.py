@@ -77,8 +77,6 @@ class DaskOllamaAccessor:
         meta = _meta(self._frame._meta, kind, what, arguments)
         leases = _cluster_leases(runtime, arguments.get("concurrency"))
         settings = runtime.settings.model_dump()
-        if leases is not None:
-            settings["parallel"] = leases.slots
         job = PartitionJob(
             kind=kind,
             what=what,
@@ -98,20 +96,28 @@ def _meta(empty: pd.DataFrame, kind: Kind, what: Any, arguments: dict[str, Any])
     return batch(empty, what, kind=kind, progress=False, **arguments)
 
 
-def _cluster_leases(runtime: Runtime, concurrency: object) -> ClusterLeases | None:
-    """The host's cluster-wide bound when a distributed client is active, else none needed.
+def _cluster_leases(runtime: Runtime, concurrency: object) -> tuple[ClusterLeases, ...]:
+    """One cluster-wide bound per server when a distributed client is active, else none.
 
     Without a distributed client the partitions run as threads of this kernel,
-    all through this runtime's own gate, which already bounds them.
+    all through this runtime's own gates, which already bound them. An explicit
+    ``concurrency`` is shared out over the servers as the pool shares it;
+    otherwise each server gets the slots this kernel has learned it runs.
     """
     try:
         get_client()
     except ValueError:
-        return None
-    if concurrency is None:
-        slots = runtime.gate.stats().limit
-    elif isinstance(concurrency, int) and not isinstance(concurrency, bool) and concurrency >= 1:
-        slots = concurrency
-    else:
+        return ()
+    if concurrency is not None and (
+        isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+    ):
         raise InvalidInputError(f"concurrency must be a whole number >= 1, got {concurrency!r}.")
-    return ClusterLeases(host=runtime.settings.ollama_host.base_url, slots=slots)
+    members = runtime.pool.members
+    leases = []
+    for member in members:
+        if isinstance(concurrency, int):
+            slots = -(-concurrency // len(members))
+        else:
+            slots = member.gate.limit
+        leases.append(ClusterLeases(host=member.host, slots=slots))
+    return tuple(leases)

@@ -42,14 +42,17 @@ class PartitionJob:
     arguments: Mapping[str, Any]
     #: The client's settings that decide where and how requests go.
     settings: Mapping[str, Any]
-    leases: ClusterLeases | None = None
+    #: One cluster-wide bound per server; empty when the partitions run in this kernel.
+    leases: tuple[ClusterLeases, ...] = ()
     checkpoint: str | None = None
 
     def run(self, part: pd.DataFrame, number: int) -> pd.DataFrame:
         _worker_runtime(self)
         arguments = dict(self.arguments)
-        if self.leases is not None:
-            arguments["concurrency"] = self.leases.slots
+        if self.leases:
+            # The cluster-wide bounds replace a batch's own width: each worker's gates admit
+            # as many as their host's leases allow, and the leases keep the sum in bounds.
+            arguments.pop("concurrency", None)
         if self.kind == "embed":
             return embed_column(part, self.what, progress=False, **arguments)
         if self.checkpoint is not None:
@@ -71,17 +74,19 @@ def _worker_runtime(job: PartitionJob) -> Runtime:
     changes = {k: v for k, v in job.settings.items() if getattr(runtime.settings, k) != v}
     if changes:
         runtime.configure(**changes)
-    if job.leases is not None:
+    if job.leases:
         _install_leases(runtime, job.leases)
     return runtime
 
 
-def _install_leases(runtime: Runtime, leases: ClusterLeases) -> None:
-    gate = runtime.gate
-    if isinstance(gate, LeasedGate) and gate.leases == leases:
-        return
+def _install_leases(runtime: Runtime, leases: tuple[ClusterLeases, ...]) -> None:
     try:
         get_worker()
     except ValueError:
         return  # not on a distributed worker (the synchronous scheduler): no cluster to bound
-    runtime.gate = LeasedGate(leases, vision_limit=runtime.settings.vision_parallel)
+    for lease in leases:
+        member = runtime.pool.member(lease.host)
+        if member is None or (isinstance(member.gate, LeasedGate) and member.gate.leases == lease):
+            continue
+        gate = LeasedGate(lease, vision_limit=runtime.settings.vision_parallel)
+        runtime.replace_gate(lease.host, gate)

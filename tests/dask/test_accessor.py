@@ -89,6 +89,28 @@ def test_requests_in_flight_are_bounded_cluster_wide(
     assert stats["max_waiting_seen"] == 0  # nothing beyond the 2 slots ever reached the server
 
 
+def test_each_server_of_a_pool_is_bounded_cluster_wide(
+    ollama_standin_factory: StandinFactory, client: Client, tmp_path: Path
+) -> None:
+    small = ollama_standin_factory(num_parallel=1, tokens_per_second=400.0)
+    large = ollama_standin_factory(num_parallel=2, tokens_per_second=400.0)
+    rt = make_runtime(small.url, tmp_path)
+    rt.configure(hosts=[small.url, large.url])
+    previous = set_runtime(rt)
+    try:
+        # 4 partitions at once, each wanting every server's slots: concurrency 2 is 1 per server.
+        result = frame(48, 8).ollama.chat("Rate: {text}", concurrency=2).compute()
+    finally:
+        set_runtime(previous)
+        rt.close()
+    assert (result["status"] == "ok").all()
+    assert set(result["host"]) <= {small.url, large.url}
+    for standin in (small, large):
+        stats = standin.stats()
+        assert stats["max_running_seen"] == 1
+        assert stats["max_waiting_seen"] == 0  # never more than its share across the cluster
+
+
 def test_a_rerun_sends_no_finished_row(
     runtime: Runtime, client: Client, ollama_standin: StandinHandle, tmp_path: Path
 ) -> None:
