@@ -125,7 +125,7 @@ class Runtime:
         slots = ("parallel", "adaptive_concurrency", "max_concurrency", "vision_parallel")
         if any(getattr(old, k) != getattr(new, k) for k in slots):
             # Gates are retuned in place: requests in flight keep their slots and connections.
-            for url, gate in self._gates.items():
+            for url, gate in list(self._gates.items()):  # the loop thread may add one
                 gate.retune(
                     new.known_parallel if url == new.host else None,
                     adaptive=new.adaptive_concurrency,

@@ -16,6 +16,7 @@ events back through the scheduler would cost a message per row for nothing.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -68,15 +69,20 @@ def run_partition(
     return job.run(part, number)
 
 
+#: A worker runs partitions on several threads at once; one of them sets the runtime up.
+_SETTING_UP = threading.Lock()
+
+
 def _worker_runtime(job: PartitionJob) -> Runtime:
     """This process's runtime, set to the client's settings and the cluster's leases once."""
-    runtime = get_runtime()
-    changes = {k: v for k, v in job.settings.items() if getattr(runtime.settings, k) != v}
-    if changes:
-        runtime.configure(**changes)
-    if job.leases:
-        _install_leases(runtime, job.leases)
-    return runtime
+    with _SETTING_UP:
+        runtime = get_runtime()
+        changes = {k: v for k, v in job.settings.items() if getattr(runtime.settings, k) != v}
+        if changes:
+            runtime.configure(**changes)
+        if job.leases:
+            _install_leases(runtime, job.leases)
+        return runtime
 
 
 def _install_leases(runtime: Runtime, leases: tuple[ClusterLeases, ...]) -> None:
