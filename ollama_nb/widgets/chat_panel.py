@@ -67,7 +67,9 @@ def shared_store(shell: Any) -> ConversationStore:
 def _current_shell() -> Any:
     from IPython.core.getipython import get_ipython
 
-    return get_ipython()  # type: ignore[no-untyped-call]
+    # IPython 9 types get_ipython and IPython 8 does not: a typed alias suits both.
+    current: Callable[[], Any] = get_ipython
+    return current()
 
 
 def _bundle(markdown: str, plain: str) -> dict[str, Any]:
