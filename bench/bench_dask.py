@@ -28,7 +28,6 @@ import resource
 import signal
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -43,15 +42,14 @@ import ollama
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import dask.dataframe as dd
-from _standin_process import free_port
 from distributed import Client, LocalCluster
 
 import ollama_nb.dask  # noqa: F401  (registers ddf.ollama)
 from ollama_nb.runtime import Runtime, set_runtime
 from ollama_nb.settings import load_settings
+from ollama_nb.testing.process import standin_process
 
 MODEL = "llama3.2"
 #: Rows in the killed-worker run: the stand-in's request log (which shows what was
@@ -62,34 +60,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @contextmanager
 def standin(slots: int, tokens_per_second: float) -> Iterator[str]:
-    """A stand-in in its own process, its slots known only to itself."""
-    port = free_port()
+    """A stand-in in its own process, its slots known only to itself (not inherited from us)."""
     env = {
-        **os.environ,
-        "OLLAMA_HOST": f"127.0.0.1:{port}",
         "OLLAMA_NUM_PARALLEL": str(slots),
         "OLLAMA_NB_STANDIN_TOKENS_PER_SECOND": str(tokens_per_second),
         "PYTHONPATH": str(ROOT),
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ollama_nb.testing.standin", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(400):
-            try:
-                httpx.get(f"{url}/api/version", timeout=1.0)
-                break
-            except httpx.HTTPError:
-                threading.Event().wait(0.05)
-        ollama.Client(host=url).generate(model=MODEL, prompt="warm")  # load once, off the clock
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with standin_process(env) as server:
+        ollama.Client(host=server.url).generate(model=MODEL, prompt="warm")  # load off the clock
+        yield server.url
 
 
 def one_slot_rate(url: str, n: int = 15) -> float:
