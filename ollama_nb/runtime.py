@@ -11,7 +11,7 @@ client and the store are built, and Pillow is imported on first use.
 Everything below this module gets what it needs passed in (settings, a clock,
 a callable) and never imports it back: the layers point one way::
 
-    api, vision, metrics_api, notebook, widgets, batch, server_extension   (entry points)
+    api, vision, metrics_api, notebook, widgets, batch, jupyter_server_ext   (entry points)
         -> runtime                                                  (composition root)
         -> server, telemetry, infrastructure, settings             (adapters)
         -> application -> domain
@@ -42,9 +42,9 @@ from .infrastructure.http_gateway import HttpOllamaGateway
 from .infrastructure.loop_thread import LoopThread
 from .infrastructure.pool import HostPool, PoolMember
 from .infrastructure.resilience import CircuitBreaker, RetryPolicy
-from .server.hardware import Hardware
-from .server.manager import ServerManager
-from .server.settings import ServerSettings
+from .ollama_process.hardware import Hardware
+from .ollama_process.manager import ServerManager
+from .ollama_process.settings import ServerSettings
 from .settings import Settings, load_settings, update_settings
 from .telemetry.store import DB_NAME, Retention, TelemetryStore
 

@@ -40,7 +40,7 @@ need = [
     data + "share/jupyter/labextensions/ollama_nb/install.json",
     data + "share/jupyter/labextensions/ollama_nb/schemas/ollama_nb/plugin.json",
     data + "etc/jupyter/jupyter_server_config.d/ollama_nb.json",
-    "ollama_nb/server_extension/__init__.py",
+    "ollama_nb/jupyter_server_ext/__init__.py",
 ]
 missing = [n for n in need if n not in names]
 static = [n for n in names if n.startswith(data + "share/jupyter/labextensions/ollama_nb/static/")]
@@ -83,8 +83,8 @@ grep -Eq '^\s*ollama_nb v[0-9][^ ]* enabled .*OK' <<<"$labext" || {
 }
 serverext="$(run "$WORK/venv/bin/python" -m jupyter_server.extension.serverextension list)"
 echo "$serverext"
-grep -Eq '^\s*ollama_nb\.server_extension\s+enabled' <<<"$serverext" &&
-  grep -Eq '^\s*ollama_nb\.server_extension\s+OK' <<<"$serverext" || {
+grep -Eq '^\s*ollama_nb\.jupyter_server_ext\s+enabled' <<<"$serverext" &&
+  grep -Eq '^\s*ollama_nb\.jupyter_server_ext\s+OK' <<<"$serverext" || {
   echo "FAIL: the server extension is not listed as enabled and OK" >&2
   status=1
 }

@@ -4,7 +4,7 @@
  * Every response is checked here before the UI sees it: a malformed reply (a
  * proxy's HTML page, an older server extension, a truncated body) becomes a
  * `MalformedResponse` error that the views show as one line, instead of an
- * exception deep inside a render. Shapes mirror ollama_nb/server_extension/views.py.
+ * exception deep inside a render. Shapes mirror ollama_nb/jupyter_server_ext/views.py.
  */
 
 export type ServerState = 'running' | 'stopped' | 'unreachable';

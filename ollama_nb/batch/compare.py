@@ -40,7 +40,7 @@ from .template import PromptTemplate, render_with
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..server.profiles import Budget
+    from ..ollama_process.profiles import Budget
 
 DEFAULT_SAMPLE = 200
 DEFAULT_RUBRIC = "Is the answer correct, complete and directly responsive to the request?"
@@ -391,8 +391,8 @@ def _fit_together(runtime: Runtime, models: Sequence[ModelName], notes: list[str
 
 def memory_budget(runtime: Runtime, models: Sequence[ModelName]) -> Budget:
     """The profile's arithmetic (``%ollama tune``) applied to these models' real sizes."""
-    from ..server.hardware import detect_hardware
-    from ..server.profiles import (
+    from ..ollama_process.hardware import detect_hardware
+    from ..ollama_process.profiles import (
         Budget,
         ModelLoad,
         choose_profile,

@@ -4,7 +4,7 @@ The manager's process machinery (state file, lock, log, shared clients, "stop on
 started") expects an executable that takes ``serve``. A two-line launcher script that runs
 ``python -m ollama_nb.embedded serve`` with this interpreter gives it exactly that, so the
 embedded server is started, adopted, reported and stopped by the same code as Ollama
-(``ollama_nb.server.embedded_start``; this module knows nothing of the manager).
+(``ollama_nb.ollama_process.embedded_start``; this module knows nothing of the manager).
 """
 
 from __future__ import annotations

@@ -30,10 +30,10 @@ from ..domain import (
     OllamaNbError,
     RunningModel,
 )
+from ..presentation.display import Notice, Sections, Table, human_bytes, show_note, show_warning
 from ..runtime import Runtime
 from ..settings import Settings
 from .commands import all_subcommands, subcommand
-from .display import Notice, Sections, Table, human_bytes, show_note, show_warning
 from .magics import state_of
 
 StatusSection = Callable[[Runtime], "tuple[str, object] | None"]

@@ -40,10 +40,7 @@ from ..domain import (
     OllamaNbError,
 )
 from ..image_reference import resolve_image
-from ..request_builder import RequestBuilder
-from ..runtime import Runtime
-from . import commands
-from .display import (
+from ..presentation.display import (
     STREAM_INTERVAL_S,
     ChatReply,
     StreamView,
@@ -52,6 +49,9 @@ from .display import (
     show_note,
     show_warning,
 )
+from ..request_builder import RequestBuilder
+from ..runtime import Runtime
+from . import commands
 from .interpolation import DEFAULT_MAX_CHARS, interpolate
 
 FORMATS = ("markdown", "text", "json", "code")

@@ -13,10 +13,10 @@ from typing import Any
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from .. import telemetry
+from ..presentation.display import Notice, Sections
 from ..runtime import Runtime
 from ..telemetry.reports import host_summary, model_summary
 from .commands import subcommand
-from .display import Notice, Sections
 
 #: Decimals shown per column kind; the DataFrame from ``ollama_nb.telemetry.summary()`` keeps all.
 _ROUNDING = {

@@ -13,10 +13,10 @@ from IPython.core.error import UsageError
 
 from ..infrastructure.host import parse_ollama_host
 from ..infrastructure.pool import HostStatus
+from ..presentation.display import Notice, Sections, Table
 from ..runtime import Runtime
 from .commands import subcommand
 from .core_commands import STATUS_SECTIONS
-from .display import Notice, Sections, Table
 
 
 def _slots(status: HostStatus) -> str:

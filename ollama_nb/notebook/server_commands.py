@@ -16,12 +16,12 @@ from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import DisplayHandle, display
 
+from ..ollama_process.process import Progress
+from ..ollama_process.profiles import check_env_value
+from ..presentation.display import Notice
 from ..runtime import Runtime
-from ..server.process import Progress
-from ..server.profiles import check_env_value
 from .commands import subcommand
 from .core_commands import STATUS_SECTIONS
-from .display import Notice
 
 #: Show the "waiting for the server" line only when a start takes longer than this.
 PROGRESS_AFTER_S = 1.0

@@ -38,7 +38,7 @@ from ..domain import (
     OllamaNbError,
 )
 from ..image_reference import resolve_image
-from ..notebook.display import CURSOR, STREAM_INTERVAL_S, footer_line, render_markdown
+from ..presentation.display import CURSOR, STREAM_INTERVAL_S, footer_line, render_markdown
 from ..request_builder import RequestBuilder
 from ..runtime import Runtime, get_runtime
 from ..vision import is_image_source

@@ -31,7 +31,7 @@ from ..domain import (
     OllamaNbError,
     RunningModel,
 )
-from ..notebook.display import human_bytes
+from ..presentation.display import human_bytes
 from ..runtime import Runtime, get_runtime
 from .background import Background
 from .banner import Banner

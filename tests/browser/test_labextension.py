@@ -64,7 +64,7 @@ def lab(tmp_path: Path, start_lab: Any) -> Iterator[Lab]:
             ollama,
             settings={"ollama_nb:plugin": {"pollInterval": POLL_S}},
             server_config={
-                "ServerApp": {"jpserver_extensions": {"ollama_nb.server_extension": True}}
+                "ServerApp": {"jpserver_extensions": {"ollama_nb.jupyter_server_ext": True}}
             },
             env={"OLLAMA_NB_DEFAULT_MODEL": "llama3.2"},
             args=[f"--LabApp.extra_labextensions_path={extensions}"],

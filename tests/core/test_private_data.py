@@ -24,8 +24,8 @@ from ollama_nb.batch.checkpoint import Checkpoint
 from ollama_nb.domain import RequestEvent
 from ollama_nb.infrastructure.event_sinks import FanOut
 from ollama_nb.infrastructure.private_files import private_dir
+from ollama_nb.ollama_process.process import NotOwnedError, ServerProcess
 from ollama_nb.runtime import Runtime, set_runtime
-from ollama_nb.server.process import NotOwnedError, ServerProcess
 from ollama_nb.settings import load_settings
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX permissions")

@@ -187,8 +187,8 @@ def test_format_json_constrains_the_answer(client: httpx.Client) -> None:
 def test_the_server_manager_machinery_starts_and_stops_it(tmp_path: Path) -> None:
     from ollama_nb.embedded import is_embedded_binary
     from ollama_nb.infrastructure.host import parse_ollama_host
-    from ollama_nb.server.embedded_start import start_embedded_server
-    from ollama_nb.server.process import ServerProcess, forget
+    from ollama_nb.ollama_process.embedded_start import start_embedded_server
+    from ollama_nb.ollama_process.process import ServerProcess, forget
     from tests.magics.conftest import dead_url
 
     host = parse_ollama_host(dead_url())

@@ -18,7 +18,7 @@ from ollama_nb.domain import (
     ServerUnavailableError,
     StreamError,
 )
-from ollama_nb.notebook.display import CURSOR, ChatReply
+from ollama_nb.presentation.display import CURSOR, ChatReply
 
 from .conftest import Shell, dead_url, make_shell
 

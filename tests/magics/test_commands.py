@@ -10,7 +10,7 @@ from IPython.core.error import UsageError
 
 from ollama_nb.domain import OllamaNbError
 from ollama_nb.notebook import core_commands
-from ollama_nb.notebook.display import Notice, Sections, Table
+from ollama_nb.presentation.display import Notice, Sections, Table
 
 from .conftest import Shell, dead_url, make_shell
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ollama_nb.notebook.display import ChatReply
+from ollama_nb.presentation.display import ChatReply
 
 from .conftest import Shell
 

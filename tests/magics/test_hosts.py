@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from IPython.core.error import UsageError
 
-from ollama_nb.notebook.display import Sections, Table
+from ollama_nb.presentation.display import Sections, Table
 
 from .conftest import Shell, make_shell
 

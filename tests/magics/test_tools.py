@@ -7,7 +7,7 @@ import pytest
 from IPython.core.error import UsageError
 
 from ollama_nb.domain import InvalidInputError
-from ollama_nb.notebook.display import ChatReply
+from ollama_nb.presentation.display import ChatReply
 
 from .conftest import Shell
 

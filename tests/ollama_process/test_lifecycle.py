@@ -13,14 +13,14 @@ import httpx
 import psutil
 import pytest
 
-from ollama_nb.server import (
+from ollama_nb.ollama_process import (
     NotOwnedError,
     OllamaNotInstalledError,
     PortInUseError,
     RemoteHostError,
     ServerStartError,
 )
-from ollama_nb.server.identity import stamp_of
+from ollama_nb.ollama_process.identity import stamp_of
 from ollama_nb.testing import StandinHandle
 
 from .conftest import ROOT, Setup, free_port, make_setup, stop_recorded, write_executable

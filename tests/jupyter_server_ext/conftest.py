@@ -50,7 +50,7 @@ def runtime(ollama_standin: StandinHandle, tmp_path: Any) -> Iterator[Runtime]:
 
 @pytest.fixture
 def jp_server_config(runtime: Runtime) -> dict[str, Any]:
-    return {"ServerApp": {"jpserver_extensions": {"ollama_nb.server_extension": True}}}
+    return {"ServerApp": {"jpserver_extensions": {"ollama_nb.jupyter_server_ext": True}}}
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Any
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
-    return [{"module": "ollama_nb.server_extension"}]
+    return [{"module": "ollama_nb.jupyter_server_ext"}]
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:

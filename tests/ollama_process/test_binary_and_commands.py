@@ -11,7 +11,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from ollama_nb.domain import ConfigurationError
 from ollama_nb.notebook import server_commands
 from ollama_nb.notebook.commands import lookup
-from ollama_nb.server import OllamaNotInstalledError, find_ollama
+from ollama_nb.ollama_process import OllamaNotInstalledError, find_ollama
 
 from .conftest import Setup, write_executable
 

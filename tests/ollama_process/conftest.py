@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from ollama_nb.ollama_process import Hardware, ServerManager, load_server_settings
+from ollama_nb.ollama_process.process import ServerProcess
 from ollama_nb.runtime import Runtime
-from ollama_nb.server import Hardware, ServerManager, load_server_settings
-from ollama_nb.server.process import ServerProcess
 from ollama_nb.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,9 +17,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from ollama_nb.server import NotOwnedError
-from ollama_nb.server.identity import ProcessStamp, judge, stamp_of
-from ollama_nb.server.process import UnclearOwnerError
+from ollama_nb.ollama_process import NotOwnedError
+from ollama_nb.ollama_process.identity import ProcessStamp, judge, stamp_of
+from ollama_nb.ollama_process.process import UnclearOwnerError
 
 from .conftest import Setup
 

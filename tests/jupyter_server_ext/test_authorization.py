@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 import pytest
 from jupyter_server.auth.authorizer import Authorizer
 
+from ollama_nb.jupyter_server_ext.handlers import AUTH_RESOURCE
 from ollama_nb.runtime import Runtime
-from ollama_nb.server_extension.handlers import AUTH_RESOURCE
 from ollama_nb.testing.standin import StandinHandle
 
 from .conftest import Api
@@ -53,7 +53,7 @@ def authorizer(request: pytest.FixtureRequest) -> type[Authorizer]:
 def jp_server_config(runtime: Runtime, authorizer: type[Authorizer]) -> dict[str, Any]:
     return {
         "ServerApp": {
-            "jpserver_extensions": {"ollama_nb.server_extension": True},
+            "jpserver_extensions": {"ollama_nb.jupyter_server_ext": True},
             "authorizer_class": authorizer,
         }
     }

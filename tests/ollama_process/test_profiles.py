@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ollama_nb.domain import ConfigurationError
-from ollama_nb.server import Hardware, ProfileError, choose_profile, load_profiles
-from ollama_nb.server.hardware import detect_hardware
-from ollama_nb.server.profiles import compute_budget, default_profile_dirs, resolve_env
+from ollama_nb.ollama_process import Hardware, ProfileError, choose_profile, load_profiles
+from ollama_nb.ollama_process.hardware import detect_hardware
+from ollama_nb.ollama_process.profiles import compute_budget, default_profile_dirs, resolve_env
 
 PROFILES = load_profiles()
 

@@ -1,0 +1,115 @@
+"""``python -m ollama_nb.quickstart``: the README's main job.
+
+Make sure a server answers at ``OLLAMA_HOST`` (the one already running, else real
+Ollama if installed, else the embedded llama.cpp server), execute the quickstart
+notebook top to bottom in a fresh kernel, save it with its outputs, and stop any
+server this command started. It lives outside ``embedded`` because it is an entry
+point above the runtime: ``embedded`` is an adapter the runtime builds on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .domain import OllamaNbError
+from .embedded import DEFAULT_MODEL, banner, require_llama_cpp
+from .ollama_process.embedded_start import start_embedded_server
+from .ollama_process.process import ServerProcess
+from .runtime import Runtime, get_runtime
+
+QUICKSTART = Path("notebooks") / "01_quickstart.ipynb"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ollama_nb.quickstart",
+        description="Start a server if none answers, then run the quickstart notebook.",
+    )
+    parser.add_argument("--notebook", type=Path, default=QUICKSTART)
+    parser.add_argument(
+        "--output", type=Path, default=Path("quickstart-output.ipynb"),
+        help="where the executed notebook is saved (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument("--open", action="store_true", help="open it in JupyterLab afterwards")
+    return parser
+
+
+def _quickstart(args: argparse.Namespace) -> int:
+    """Run the quickstart; a server this command started is stopped when it ends."""
+
+    runtime = get_runtime()
+    host = runtime.settings.ollama_host
+    server = ServerProcess(host, runtime.settings.data_dir)
+    env = dict(os.environ)
+    started = False
+    # A CI timeout or `kill` sends SIGTERM: unwind like Ctrl-C so the server is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    if server.answering():
+        print(f"Using the server already running at {host.base_url}; it stays running.")
+    else:
+        started = _start_server(runtime, env)
+    env["OLLAMA_HOST"] = host.netloc
+    try:
+        return _run_notebook(args, env)
+    finally:
+        if started:
+            stopped = server.stop()
+            print(f"Stopped the server this command started at {stopped.host} (pid {stopped.pid}).")
+
+
+def _start_server(runtime: Runtime, env: dict[str, str]) -> bool:
+    """Start Ollama if installed, else the embedded server; True if this call started one."""
+    host = runtime.settings.ollama_host
+    if shutil.which("ollama"):
+        report = runtime.server.start()
+        print(report)
+        return report.outcome.action == "started"
+    require_llama_cpp()
+    outcome = start_embedded_server(host, runtime.settings.data_dir)
+    print(banner())
+    print(f"Listening at {outcome.host}; this command stops it when it ends.")
+    env.setdefault("OLLAMA_NB_DEFAULT_MODEL", DEFAULT_MODEL)
+    return outcome.action == "started"
+
+
+def _run_notebook(args: argparse.Namespace, env: dict[str, str]) -> int:
+    """Execute the notebook in a fresh kernel, save it, and say how long the run took."""
+    command = [
+        sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+        "--ExecutePreprocessor.timeout=600", str(args.notebook), "--output",
+        str(args.output.resolve()),
+    ]  # fmt: skip
+    began = time.monotonic()
+    done = subprocess.run(command, env=env, check=False)
+    if done.returncode != 0:
+        return done.returncode
+    print(f"Executed notebook saved to {args.output} ({time.monotonic() - began:.1f} s).")
+    if args.open:
+        print("Opening it in JupyterLab; the server stays up until you stop JupyterLab.")
+        return subprocess.run(
+            [sys.executable, "-m", "jupyter", "lab", str(args.output)], env=env, check=False
+        ).returncode
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (errors are one line, not a traceback)."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    try:
+        return _quickstart(args)
+    except (OllamaNbError, OSError) as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
