@@ -45,6 +45,42 @@ class RequestArguments(TypedDict, total=False):
     format: object
     think: Think | None
     keep_alive: str | float | None
+    deterministic: bool | None
+
+
+#: The context deterministic mode sends when none is set: Ollama's own default on
+#: machines under 24 GB. Without one, the server picks 4k, 32k or 256k by memory,
+#: so the same notebook would cut long prompts differently on another machine.
+DETERMINISTIC_NUM_CTX = 4096
+
+
+def deterministic_options(options: GenerationOptions, seed: int) -> GenerationOptions:
+    """Greedy decoding with a fixed seed and a fixed context; a conflicting choice is refused.
+
+    Temperature 0 makes each step take the likeliest token; the seed covers
+    samplers a model's Modelfile may still switch on; the context is fixed so
+    truncation does not depend on the machine. What no option can fix is a
+    server decoding several requests in one batch (``OLLAMA_NUM_PARALLEL`` > 1):
+    that changes the order of floating-point sums and so, now and then, a token.
+    Deterministic batches therefore send one row at a time.
+    """
+    return options.merged(
+        GenerationOptions(
+            temperature=0.0,
+            seed=seed if options.seed is None else options.seed,
+            num_ctx=options.num_ctx or DETERMINISTIC_NUM_CTX,
+        )
+    )
+
+
+def _refuse_temperature(options: GenerationOptions) -> None:
+    if options.temperature not in (None, 0.0):
+        raise InvalidInputError(
+            f"Deterministic mode sends temperature 0, but temperature={options.temperature} "
+            "was asked for.",
+            hint="Drop the temperature, or turn deterministic mode off "
+            "(deterministic=False, `%ollama deterministic off`).",
+        )
 
 
 def resolve_model(model: str | None, settings: Settings) -> ModelName:
@@ -68,6 +104,7 @@ class RequestBuilder:
     schema: ReplySchema | None = None
     think: Think | None = None
     keep_alive: KeepAlive | None = None
+    deterministic: bool = False
 
     @classmethod
     def from_user(
@@ -80,11 +117,14 @@ class RequestBuilder:
         format: object = None,
         think: Think | None = None,
         keep_alive: str | float | None = None,
+        deterministic: bool | None = None,
     ) -> RequestBuilder:
         """Check the user's arguments; unset model, options and keep_alive come from ``settings``.
 
         ``format`` is ``"json"``, a JSON schema dict or a pydantic model class
-        (``ReplySchema`` reads the reply back the same way).
+        (``ReplySchema`` reads the reply back the same way). ``deterministic``
+        (default: the ``deterministic`` setting, ``%ollama deterministic on``)
+        fixes the options that decide the answer; see ``deterministic_options``.
         """
         given = (
             options
@@ -92,9 +132,18 @@ class RequestBuilder:
             else GenerationOptions.from_mapping(options)
         )
         keep = keep_alive if keep_alive is not None else settings.keep_alive
+        merged = settings.generation_options.merged(given)
+        fixed = settings.deterministic if deterministic is None else deterministic
+        if not isinstance(fixed, bool):
+            raise InvalidInputError(f"deterministic must be True or False, got {fixed!r}.")
+        if fixed:
+            # A temperature asked for in this call conflicts; a configured default gives way.
+            _refuse_temperature(given)
+            merged = deterministic_options(merged, settings.deterministic_seed)
         return cls(
             model=resolve_model(model, settings),
-            options=settings.generation_options.merged(given),
+            options=merged,
+            deterministic=fixed,
             system=system,
             schema=None if format is None else ReplySchema.from_user(format, label="format"),
             think=validate_think(think),

@@ -41,7 +41,9 @@ from .infrastructure.gate import SlotGate
 from .infrastructure.http_gateway import HttpOllamaGateway
 from .infrastructure.loop_thread import LoopThread
 from .infrastructure.pool import HostPool, PoolMember
+from .infrastructure.registry import RegistryClient
 from .infrastructure.resilience import CircuitBreaker, RetryPolicy
+from .infrastructure.response_cache import CACHE_DB_NAME, SqliteResponseCache
 from .ollama_process.hardware import Hardware
 from .ollama_process.manager import ServerManager
 from .ollama_process.settings import ServerSettings
@@ -72,8 +74,9 @@ _CONNECTION_SETTINGS = frozenset(
 class Runtime:
     """Everything one process shares; ``get_runtime()`` gives the process-wide one.
 
-    ``telemetry=False`` builds a runtime that keeps no metrics file: for a
-    process that must not write one, and for measuring what the store costs.
+    ``telemetry=False`` builds a runtime that keeps no metrics file and no
+    response cache: for a process that must not write them, and for measuring
+    what the store costs.
     ``server_settings``, ``hardware`` and ``environ`` shape the server manager
     (default: ``OLLAMA_NB_SERVER_*``, this machine, this process's environment);
     a notebook that wants to see what a start on another machine would do passes
@@ -104,6 +107,7 @@ class Runtime:
         self._store: TelemetryStore | None = None
         self._remove_store: Callable[[], None] = lambda: None
         self._images: ImagePipeline | None = None
+        self._responses: SqliteResponseCache | None = None
         self._server: ServerManager | None = None
         self._server_args = (server_settings, hardware, environ)
         self._confirmed_capabilities: set[tuple[str, str, str]] = set()
@@ -138,6 +142,9 @@ class Runtime:
             self._store.retention = _retention(new)
         if old.data_dir != new.data_dir:
             self._close_store()  # the next request opens the store in the new folder
+            self._close_responses()
+        if self._responses is not None:
+            self._responses.max_bytes = _cache_bytes(new)
         if self._images is not None:
             self._images.reconfigure(new.vision)
         return new
@@ -285,6 +292,23 @@ class Runtime:
             return self._images
 
     @property
+    def responses(self) -> SqliteResponseCache:
+        """The response cache in ``data_dir`` (its file is opened on first use)."""
+        with self._parts_lock:
+            if self._responses is None:
+                self._responses = SqliteResponseCache(
+                    self._settings.data_dir / CACHE_DB_NAME, max_bytes=_cache_bytes(self._settings)
+                )
+            return self._responses
+
+    @property
+    def registry(self) -> RegistryClient:
+        """Ollama's model registry, for what a model weighs before it is pulled."""
+        return RegistryClient(
+            self._settings.registry_url, timeout_s=self._settings.connect_timeout_s
+        )
+
+    @property
     def ports(self) -> Ports:
         if self._store is None and self._keep_metrics:
             self.telemetry  # noqa: B018 - building it attaches it as a sink
@@ -296,6 +320,9 @@ class Runtime:
             project=self._settings.project,
             keep_history=self._settings.history,
             confirmed_capabilities=self._confirmed_capabilities,
+            # A runtime that keeps no files (telemetry=False: benchmarks, measurements)
+            # keeps no answers either: a served answer would flatter what it measures.
+            cache=self.responses if self._settings.response_cache and self._keep_metrics else None,
         )
 
     def gate_stats(self) -> GateStats:
@@ -366,10 +393,17 @@ class Runtime:
         if store is not None:
             store.close()
 
+    def _close_responses(self) -> None:
+        with self._parts_lock:
+            responses, self._responses = self._responses, None
+        if responses is not None:
+            responses.close()
+
     def close(self) -> None:
         self._drop_gateway()
         self._close_request_log()
         self._close_store()
+        self._close_responses()
         self.loop.stop()
 
 
@@ -379,6 +413,10 @@ def _retention(settings: Settings) -> Retention:
         max_age_days=settings.metrics_retention_days,
         max_bytes=None if max_mb is None else int(max_mb * 1024 * 1024),
     )
+
+
+def _cache_bytes(settings: Settings) -> int:
+    return int(settings.response_cache_mb * 1024 * 1024)
 
 
 _runtime: Runtime | None = None

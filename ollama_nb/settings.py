@@ -92,6 +92,24 @@ class Settings(BaseSettings):
     metrics_max_mb: float | None = Field(
         default=200.0, gt=0, description="Cap on the metrics store's size."
     )
+    response_cache: bool = Field(
+        default=True,
+        description="Keep deterministic answers (temperature 0 or a seed) and serve them again.",
+    )
+    response_cache_mb: float = Field(
+        default=256.0, ge=1, description="Cap on the response cache's size (least used go first)."
+    )
+    deterministic: bool = Field(
+        default=False,
+        description="Temperature 0, a fixed seed and a fixed context for every request.",
+    )
+    registry_url: str = Field(
+        default="https://registry.ollama.ai",
+        description="Ollama's model registry, read by `%ollama fit` for models not yet pulled.",
+    )
+    deterministic_seed: int = Field(
+        default=42, ge=0, description="The seed deterministic mode sends."
+    )
     image_max_side: int = Field(
         default=1024, ge=16, le=16384, description="Longest side of images sent to vision models."
     )

@@ -27,6 +27,8 @@ from ..domain import (
     Timings,
 )
 from ..domain.images import PreparedImage
+from ..domain.shape import ModelShape
+from .reply_cache import CachedReply
 
 Lane: TypeAlias = Literal["text", "vision"]
 #: Interactive work (magics, widgets, the API) is admitted ahead of queued batch rows.
@@ -151,3 +153,21 @@ class ImageCache(Protocol):
     def get(self, key: str) -> PreparedImage | None: ...
 
     def put(self, key: str, image: PreparedImage) -> None: ...
+
+
+class ResponseCache(Protocol):
+    """Finished answers by key (see ``reply_cache``); a bad or foreign entry reads as a miss.
+
+    Both calls must never raise for a broken store: a cache is worth nothing if
+    it can fail the request it was meant to speed up.
+    """
+
+    async def get(self, key: str, digest: str) -> CachedReply | None: ...
+
+    async def put(self, key: str, digest: str, reply: CachedReply) -> None: ...
+
+
+class ModelRegistry(Protocol):
+    """Where models are pulled from: what one weighs, before it is pulled."""
+
+    async def shape(self, model: ModelName) -> ModelShape: ...

@@ -37,8 +37,19 @@ from ..domain import (
     RunningModel,
     Timings,
 )
-from .ports import Clock, ConcurrencyGate, Lane, MetricsSink, OllamaGateway, Priority
+from ..domain.shape import ModelShape
+from .ports import (
+    Clock,
+    ConcurrencyGate,
+    Lane,
+    MetricsSink,
+    ModelRegistry,
+    OllamaGateway,
+    Priority,
+    ResponseCache,
+)
 from .replies import ReplyAccumulator
+from .reply_cache import CachedReply, cache_key, wants_cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +65,8 @@ class Ports:
     #: (host, model, capability) triples ``/api/show`` confirmed; the composition root
     #: passes one set per process so a batch asks once per model, not once per row.
     confirmed_capabilities: set[tuple[str, str, str]] = field(default_factory=set)
+    #: Finished answers by what decides them; ``None`` when the cache is switched off.
+    cache: ResponseCache | None = None
 
 
 def new_request_id() -> str:
@@ -95,6 +108,8 @@ async def stream_reply(
     image_bytes_saved: int = 0,
     priority: Priority = "interactive",
     concurrency: int | None = None,
+    cache: bool | None = None,
+    digest: str | None = None,
 ) -> AsyncGenerator[ChatChunk | ChatResult, None]:
     """Yield each piece of the answer as it arrives, then the finished ``ChatResult``.
 
@@ -102,11 +117,21 @@ async def stream_reply(
     an interruption (task cancelled, consumer stopped) is recorded as such and the
     text stays in ``accumulator`` for the caller to show. ``priority`` and
     ``concurrency`` are passed to the gate (batches send ``"batch"`` and their width).
+    ``cache`` (None: deterministic requests only) serves a kept answer instead of
+    sending, as one chunk and a result marked ``cached``; ``digest`` is the model's,
+    when the caller looked it up once for many requests (a batch).
     """
-    await check_capabilities(ports, request)
-    kind, lane = _kind_and_lane(request)
     acc = accumulator or ReplyAccumulator(model=request.model.value)
     acc.request_id = acc.request_id or new_request_id()
+    key, digest = await _cache_key(ports, request, cache, digest)
+    if key is not None and digest is not None and ports.cache is not None:
+        kept = await ports.cache.get(key, digest)
+        if kept is not None:
+            for piece in _serve_kept(ports, request, kept, acc.request_id):
+                yield piece
+            return
+    await check_capabilities(ports, request)
+    kind, lane = _kind_and_lane(request)
     started_at = ports.clock.time()
     status: RequestStatus = "interrupted"
     failure: OllamaNbError | None = None
@@ -135,6 +160,8 @@ async def stream_reply(
             lease.timings = acc.timings()
         status = "ok"
         result = acc.result()
+        if key is not None and digest is not None and ports.cache is not None:
+            await ports.cache.put(key, digest, CachedReply.of(result))
     except OllamaNbError as exc:
         status = "error"
         failure = exc
@@ -165,6 +192,58 @@ async def stream_reply(
     yield result
 
 
+async def _cache_key(
+    ports: Ports,
+    request: ChatRequest | GenerateRequest,
+    cache: bool | None,
+    digest: str | None,
+) -> tuple[str | None, str | None]:
+    """The request's cache key and model digest, or ``None`` when it is not to be kept."""
+    if ports.cache is None or not wants_cache(request, cache):
+        return None, None
+    digest = digest or await model_digest(ports, request.model)
+    if not digest:  # not installed (the request fails on its own) or an old server
+        return None, None
+    return cache_key(request, digest), digest
+
+
+def _serve_kept(
+    ports: Ports, request: ChatRequest | GenerateRequest, kept: CachedReply, request_id: str
+) -> list[ChatChunk | ChatResult]:
+    """A kept answer as a stream: its text in one piece, then the result; recorded as cached."""
+    result = kept.result(request_id)
+    kind, _ = _kind_and_lane(request)
+    ports.metrics.record(
+        RequestEvent(
+            request_id=request_id,
+            started_at=ports.clock.time(),
+            kind=kind,
+            model=result.model,
+            host=ports.gateway.host,
+            status="cached",
+            timings=result.timings,
+            done_reason=result.done_reason,
+            image_count=request.image_count,
+            tool_calls=len(result.tool_calls),
+            project=ports.project,
+            prompt=_prompt_text(request) if ports.keep_history else None,
+            response=result.text if ports.keep_history else None,
+        )
+    )
+    chunk = ChatChunk(content=result.text, thinking=result.thinking, tool_calls=result.tool_calls)
+    return [chunk, result] if (chunk.content or chunk.thinking or chunk.tool_calls) else [result]
+
+
+async def model_digest(ports: Ports, model: ModelName) -> str | None:
+    """The installed model's digest (``/api/tags``), which names its weights and template.
+
+    One small function so the key of a kept answer has one source; ``None`` when
+    the model is not installed or the server reports no digest.
+    """
+    summary = await installed_match(ports, model)
+    return summary.digest or None if summary is not None else None
+
+
 async def complete(
     ports: Ports,
     request: ChatRequest | GenerateRequest,
@@ -175,6 +254,8 @@ async def complete(
     image_bytes_saved: int = 0,
     priority: Priority = "interactive",
     concurrency: int | None = None,
+    cache: bool | None = None,
+    digest: str | None = None,
 ) -> ChatResult:
     """Run a chat or generate request to the end and return its result."""
     result: ChatResult | None = None
@@ -186,6 +267,8 @@ async def complete(
         image_bytes_saved=image_bytes_saved,
         priority=priority,
         concurrency=concurrency,
+        cache=cache,
+        digest=digest,
     )
     async with aclosing(replies) as items:
         async for item in items:
@@ -329,6 +412,20 @@ async def installed_match(ports: Ports, model: ModelName) -> ModelSummary | None
         if model.matches(summary.name):
             return summary
     return None
+
+
+async def model_shape(ports: Ports, model: ModelName, registry: ModelRegistry) -> ModelShape:
+    """Weights and KV size per token: ``/api/show`` when installed, else the registry's."""
+    installed = await installed_match(ports, model)
+    if installed is None:
+        return await registry.shape(model)
+    info = await ports.gateway.show(ModelName(installed.name))
+    return ModelShape.from_metadata(
+        installed.name,
+        installed.size_bytes,
+        info.model_info,
+        f"installed on {ports.gateway.host} (/api/tags size, /api/show model_info)",
+    )
 
 
 async def with_suggestions(ports: Ports, error: ModelNotFoundError) -> ModelNotFoundError:

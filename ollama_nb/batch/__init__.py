@@ -8,11 +8,12 @@ Importing this package registers the ``df.ollama`` accessor (and imports pandas)
 
 from ..application.reply_schema import ReplyColumns, ReplySchema, ReplyValidationError
 from . import accessor as _accessor  # registers df.ollama
-from .api import SUMMARY_KEY, BatchArgs, abatch, batch
+from .api import BatchArgs, abatch, batch
 from .compare import compare
 from .comparison import Comparison
 from .embed import EmbedArgs, aembed_column, embed_column
 from .results import BatchSummary
+from .retry import SUMMARY_KEY
 from .template import PromptTemplate
 
 __all__ = [

@@ -18,6 +18,7 @@ from .arguments import keyword_form
 from .compare import compare
 from .comparison import Comparison
 from .embed import EmbedArgs, arun_embed, run_embed
+from .retry import retry
 
 
 @pd.api.extensions.register_dataframe_accessor("ollama")
@@ -40,6 +41,16 @@ class OllamaAccessor:
     def compare(self, models: list[str], template: Template, **kwargs: Any) -> Comparison:
         """The same rows through several models, side by side; see ``ollama_nb.batch.compare``."""
         return compare(self._frame, models, template, **kwargs)
+
+    def retry(self, template: Template | None = None, **changes: Any) -> pd.DataFrame:
+        """Send again only the rows whose ``error`` is set; every other row stays as it is.
+
+        Works on a batch result from this kernel or one read back from parquet
+        after a restart (the call is kept in ``attrs``). ``changes`` override the
+        recorded arguments (``retries=5``, ``model=...``); a prompt function must be
+        passed again as ``template`` after a restart.
+        """
+        return retry(self._frame, run_batch, template=template, **changes)
 
     @keyword_form(EmbedArgs)
     def embed(self, column: Hashable, args: EmbedArgs) -> pd.DataFrame:

@@ -22,6 +22,7 @@ from .checkpoint import open_checkpoint
 from .driver import Ended, run_awaiting, run_blocking
 from .progress import Progress
 from .results import META_COLUMNS
+from .retry import SUMMARY_KEY, remember
 from .runner import BatchRun, BatchSpec
 from .template import PromptTemplate
 
@@ -32,7 +33,6 @@ Kind = Literal["chat", "generate"]
 Template = str | Callable[[Any], object]
 #: Retries per row after its first try, for errors a second try can fix.
 DEFAULT_RETRIES = 2
-SUMMARY_KEY = "ollama_batch"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -52,6 +52,8 @@ class RowArgs:
     checkpoint: str | None = None
     progress: bool = True
     prefix: str = ""
+    cache: bool | None = None
+    deterministic: bool | None = None
 
     def of_kind(self, kind: Kind) -> BatchArgs:
         return BatchArgs(kind=kind, **{f.name: getattr(self, f.name) for f in fields(RowArgs)})
@@ -80,7 +82,11 @@ def batch(df: pd.DataFrame, template: Template, args: BatchArgs) -> pd.DataFrame
     server's own default applies again after the batch. ``checkpoint`` is a file that keeps
     finished rows, so the same call after a crash or interrupt only runs the
     rest. Interrupting returns the frame with unfinished rows marked
-    ``status == "not run"``.
+    ``status == "not run"``. ``cache`` keeps answers in the response cache and
+    serves them again (default: only deterministic requests, temperature 0 or a
+    seed); served rows say ``cached`` and are not counted in speed figures.
+    ``deterministic=True`` sends temperature 0, a seed and a fixed context, one
+    row at a time. ``result.ollama.retry()`` re-sends only the rows that failed.
 
     Works in a plain cell and in an async cell; ``await abatch(...)`` keeps an
     async cell's event loop free while the rows run.
@@ -99,14 +105,18 @@ def run_batch(df: pd.DataFrame, template: Template, args: BatchArgs) -> pd.DataF
     runtime = get_runtime()
     run = BatchRun(df, _spec(df, template, args, runtime))
     ended = run_blocking(runtime.loop, run.run(runtime.ports), _bar(run, args), run.counts)
-    return _finish(run, ended, args)
+    frame = _finish(run, ended, args)
+    remember(frame, df, template, args)
+    return frame
 
 
 async def arun_batch(df: pd.DataFrame, template: Template, args: BatchArgs) -> pd.DataFrame:
     runtime = get_runtime()
     run = BatchRun(df, _spec(df, template, args, runtime))
     ended = await run_awaiting(runtime.loop, run.run(runtime.ports), _bar(run, args), run.counts)
-    return _finish(run, ended, args)
+    frame = _finish(run, ended, args)
+    remember(frame, df, template, args)
+    return frame
 
 
 def _bar(run: BatchRun, args: BatchArgs) -> Progress:
@@ -166,7 +176,10 @@ def _spec(df: pd.DataFrame, template: Template, args: BatchArgs, runtime: Runtim
         format=schema.schema if schema is not None else None,
         think=args.think,
         keep_alive=args.keep_alive,
+        deterministic=args.deterministic,
     )
+    if args.cache not in (None, True, False):
+        raise InvalidInputError(f"cache must be True, False or None, got {args.cache!r}.")
     # A batch keeps its model loaded between rows and pauses, unless the user chose;
     # afterwards the server's own default applies again (see BatchRun.run).
     restore_keep_alive = request.keep_alive is None
@@ -177,6 +190,15 @@ def _spec(df: pd.DataFrame, template: Template, args: BatchArgs, runtime: Runtim
         isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
     ):
         raise InvalidInputError(f"concurrency must be a whole number >= 1, got {concurrency!r}.")
+    if request.deterministic:
+        # A server decoding several rows in one batch may change a token now and then.
+        if concurrency not in (None, 1):
+            raise InvalidInputError(
+                f"Deterministic mode sends one row at a time; concurrency={concurrency} "
+                "would let the server batch rows, which can change their answers.",
+                hint="Drop concurrency, or pass deterministic=False.",
+            )
+        concurrency = 1
     # Without an explicit width, enough workers that the gates' learned limits decide.
     workers = concurrency or runtime.settings.max_concurrency * len(runtime.settings.host_urls)
     retries = args.retries
@@ -207,6 +229,7 @@ def _spec(df: pd.DataFrame, template: Template, args: BatchArgs, runtime: Runtim
         max_errors=max_errors,
         checkpoint=checkpoint,
         server_context=server_context_length(),
+        cache=args.cache,
     )
 
 

@@ -85,6 +85,8 @@ def compare(
     retries: int = DEFAULT_RETRIES,
     checkpoint: str | None = None,
     progress: bool = True,
+    cache: bool | None = None,
+    deterministic: bool | None = None,
 ) -> Comparison:
     """Run ``template`` over (a seeded sample of) ``df`` with each model; compare the answers.
 
@@ -94,6 +96,9 @@ def compare(
     expected)``. Without an expected answer, ``judge="model"`` grades each answer
     1-5 against ``rubric``. ``variants={"t0": {"temperature": 0}, "think":
     {"think": True}}`` compares option sets too (every model x every variant).
+    ``cache`` and ``deterministic`` work as in ``ollama_nb.batch``: a re-run of the
+    same comparison serves kept answers (marked cached, not timed) instead of
+    asking every model again.
     """
     import pandas as pd
 
@@ -113,6 +118,8 @@ def compare(
         retries=retries,
         checkpoint=checkpoint,
         prefix="__compare_",  # a comparison never adds columns to the frame
+        cache=cache,
+        deterministic=deterministic,
     )
     contestants = _contestants(frame, template, models, variants or {}, base, runtime)
     wanted = _expected(frame, expected, contestants[0].spec.schema)

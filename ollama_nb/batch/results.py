@@ -30,6 +30,7 @@ META_COLUMNS = (
     "done_reason",
     "truncated",
     "host",
+    "cached",
     "status",
     "error",
 )
@@ -282,6 +283,9 @@ class RowResults:
         columns[prefix + "done_reason"] = pd.array(self.done_reason, dtype="str")
         columns[prefix + "truncated"] = pd.array(self.truncated, dtype="boolean")
         columns[prefix + "host"] = pd.array(self.host, dtype="str")
+        # Answers not sent this time (response cache or checkpoint): their speed columns
+        # describe the run that made them, or nothing, never this one.
+        columns[prefix + "cached"] = pd.array([s == "cached" for s in self.status], dtype="bool")
         columns[prefix + "status"] = pd.Categorical(
             self.status, categories=["ok", "cached", "failed", "skipped", "not run"]
         )

@@ -72,6 +72,7 @@ class BatchSpec:
     max_errors: int | None = None
     checkpoint: str | None = None
     server_context: int | None = None  # OLLAMA_CONTEXT_LENGTH, when known
+    cache: bool | None = None  # the response cache: None = deterministic requests only
 
     @property
     def model(self) -> ModelName:
@@ -115,6 +116,7 @@ class BatchRun:
         self._window: tuple[int, str] | None = None
         self.hosts_used: set[str] = set()
         self._retries = RowRetries(spec.retries, spec.retry_backoff_s)
+        self._digest: str | None = None
 
     # --- rows ------------------------------------------------------------------------
 
@@ -193,6 +195,9 @@ class BatchRun:
         self._window = await context_window(
             ports, spec.model, spec.request.options.num_ctx, spec.server_context
         )
+        if ports.cache is not None and self.spec.cache is not False:
+            # Once per batch: every row's key names the model by this digest.
+            self._digest = await use_cases.model_digest(ports, spec.model)
         checkpoint = open_checkpoint(self.spec.checkpoint) if self.spec.checkpoint else None
         try:
             async with asyncio.TaskGroup() as group:
@@ -269,6 +274,8 @@ class BatchRun:
                         image_bytes_saved=row.image_bytes_saved,
                         priority="batch",
                         concurrency=self.spec.concurrency,
+                        cache=self.spec.cache if self._digest else False,
+                        digest=self._digest,
                     )
                 except (ServerUnavailableError, ConnectionLostError) as exc:
                     # Its server is gone: the whole row again elsewhere, if the pool has one.
@@ -295,7 +302,8 @@ class BatchRun:
         stored = _stored_from(result, self._truncated(request, result))
         if checkpoint is not None:
             checkpoint.put(key, stored)
-        self.results.record_reply(row.pos, status="ok", **_stored_fields(stored))
+        status: Literal["ok", "cached"] = "cached" if result.cached else "ok"
+        self.results.record_reply(row.pos, status=status, **_stored_fields(stored))
         if self.results.status[row.pos] == "failed":
             self._count_error()
 

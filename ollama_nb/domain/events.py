@@ -8,7 +8,8 @@ from typing import Literal, TypeAlias
 from .results import Timings
 
 RequestKind: TypeAlias = Literal["chat", "generate", "vision", "embed", "pull"]
-RequestStatus: TypeAlias = Literal["ok", "error", "interrupted"]
+#: ``cached`` answers came from the response cache: counted, but never in speed figures.
+RequestStatus: TypeAlias = Literal["ok", "error", "interrupted", "cached"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,6 +113,7 @@ class ChatResult:
     exchange: tuple[ChatMessage, ...] = ()
     truncated: bool = False
     host: str | None = None  # which server answered
+    cached: bool = False  # served from the response cache, not sent to a model
 
     def __str__(self) -> str:
         return self.text
@@ -120,6 +121,8 @@ class ChatResult:
     def _repr_markdown_(self) -> str:
         body = self.text or "*(no text)*"
         footer = f"\n\n<sub>{self.model} · {self.timings.summary()}"
+        if self.cached:
+            footer += " · cached"
         if self.interrupted:
             footer += " · **interrupted**"
         return body + footer + "</sub>"

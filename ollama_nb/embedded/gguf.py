@@ -180,3 +180,25 @@ def read_gguf(path: Path | str) -> GgufInfo:
         path=p, version=version, size_bytes=p.stat().st_size, metadata=metadata,
         parameter_count=parameters,
     )  # fmt: skip
+
+
+def read_metadata(f: BinaryIO) -> dict[str, object]:
+    """The key/value header of a GGUF stream (vocabularies as lengths), no tensor table.
+
+    For a header fetched with a ranged download (``%ollama fit`` before a pull):
+    raises ``EOFError`` when the bytes end inside the header and ``ValueError`` when
+    they are not GGUF.
+    """
+    if f.read(4) != MAGIC:
+        raise ValueError("not a GGUF file")
+    _read(f, "<I")  # version
+    _read(f, "<Q")  # tensor count
+    kv_count = _read(f, "<Q")
+    assert isinstance(kv_count, int)
+    metadata: dict[str, object] = {}
+    for _ in range(kv_count):
+        key = _read_string(f)
+        kind = _read(f, "<I")
+        assert isinstance(kind, int)
+        metadata[key] = _read_value(f, kind, keep_arrays=not key.startswith("tokenizer.ggml."))
+    return metadata

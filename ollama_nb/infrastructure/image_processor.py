@@ -507,6 +507,10 @@ class PillowImageProcessor:
 # --- pure helpers -----------------------------------------------------------------------------
 
 
+#: Fewer colours than this is a graphic whatever their spread (a chart, a posterised icon).
+GRAPHIC_MAX_COLOURS = 64
+
+
 def looks_graphic(image: Image.Image) -> bool:
     """Charts, diagrams and screenshots: few colours, most pixels in a handful of them.
 
@@ -514,7 +518,10 @@ def looks_graphic(image: Image.Image) -> bool:
     colours, no blending), and Pillow stops counting once a sample shows more
     than 4096 colours, so a photo is recognised in about a millisecond. Flat
     graphics put most pixels in their top sixteen colours even with
-    anti-aliased edges and text.
+    anti-aliased edges and text. A colour count alone does not tell: a
+    greyscale photo has at most 256 shades and a palette (GIF-style) photo 256
+    colours, yet their pixels spread over all of them, and PNG keeps such a
+    photo at several times the size of a JPEG.
     """
     sample = image
     if image.width * image.height > 16384:
@@ -524,7 +531,7 @@ def looks_graphic(image: Image.Image) -> bool:
     colours = sample.getcolors(maxcolors=4096)
     if colours is None:
         return False
-    if len(colours) <= 256:
+    if len(colours) <= GRAPHIC_MAX_COLOURS:
         return True
     counts = sorted((count for count, _ in colours), reverse=True)
     return sum(counts[:16]) >= 0.6 * sample.width * sample.height

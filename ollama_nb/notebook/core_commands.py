@@ -11,6 +11,7 @@ an object with ``_repr_html_``), or ``None`` to show nothing.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import time
 from collections.abc import Callable
@@ -272,13 +273,19 @@ def use(line: str, shell: Any, runtime: Runtime) -> object:
     name = _one_model(" ".join(w for w in words if w != "--warm"), "use")
     runtime.configure(default_model=name.value)
     try:
-        installed = runtime.run(lambda ports: use_cases.installed_match(ports, name))
+        names = [m.name for m in runtime.run(use_cases.list_models)]
     except OllamaNbError as exc:
         show_warning(f"Could not check that {name.value} is installed: {exc}")
         return Notice(f"Default model: {name.value}.", "note")
+    installed = next((n for n in names if name.matches(n)), None)
     if installed is None:
+        close = difflib.get_close_matches(name.value, names, n=3, cutoff=0.5)
+        close += [
+            n for n in names if n.split(":")[0] == name.value.split(":")[0] and n not in close
+        ]
+        near = f" Installed models with similar names: {', '.join(close[:3])}." if close else ""
         show_warning(
-            f"{name.value} is not installed on {runtime.settings.host}; "
+            f"{name.value} is not installed on {runtime.settings.host}.{near} "
             f"`%ollama pull {name.value}` downloads it."
         )
     elif warm_it:

@@ -13,8 +13,10 @@ from typing import Any
 
 from ..runtime import get_runtime
 from . import (  # each registers its ``%ollama`` subcommands
+    cache_commands,  # noqa: F401
     core_commands,  # noqa: F401
     embedded_commands,  # noqa: F401
+    fit_commands,  # noqa: F401
     metrics_commands,  # noqa: F401
     panel_commands,  # noqa: F401
     pool_commands,  # noqa: F401

@@ -36,6 +36,7 @@ from ..domain import (
     ChatRequest,
     ChatResult,
     InvalidInputError,
+    ModelName,
     ModelNotFoundError,
     OllamaNbError,
 )
@@ -235,6 +236,13 @@ class OllamaMagics(Magics):
     @argument("--schema", help="expression: a pydantic model class or a JSON schema dict")
     @argument("--think", action="store_true", help="ask the model to think; show it folded")
     @argument("--no-stream", action="store_true", help="wait for the whole answer")
+    @argument(
+        "--cache",
+        action="store_true",
+        help="serve a kept answer if there is one, and keep this one (default: only "
+        "deterministic requests, temperature 0 or a seed)",
+    )
+    @argument("--no-cache", action="store_true", help="always ask the model; keep nothing")
     @argument("--out", help="store the reply object in this variable")
     @argument(
         "--tools",
@@ -254,6 +262,11 @@ class OllamaMagics(Magics):
         from the notebook; `{{` and `}}` are literal braces. Each conversation keeps
         its history within a token budget (`%ollama config chat_token_budget=N`);
         re-running a cell replaces its earlier turn.
+
+        In the line form `%chat MODEL question`, the first word is the model when it
+        names an installed model or carries a tag (`qwen3:0.6b`); otherwise it is
+        the question's first word (`%chat Explain ...`), since a line has no other
+        way to tell the two apart. `-m MODEL` always names the model.
         """
         if cell is None:
             options_text, prompt = split_line(line, self._option_arity())
@@ -265,6 +278,8 @@ class OllamaMagics(Magics):
                     f"Unknown option {flag} (see %chat?); put `-- ` before a question that starts with a dash."
                 )
             args = parse_arguments(self.chat, options_text)
+            if args.model_option is None:
+                args.model, prompt = self._line_model(prompt)
         else:
             args = parse_arguments(self.chat, line)
             prompt = cell
@@ -277,6 +292,23 @@ class OllamaMagics(Magics):
             return self._chat(args, prompt)
         except OllamaNbError as error:
             raise cell_failure(error) from None
+
+    def _line_model(self, line: str) -> tuple[str | None, str]:
+        """``(model, prompt)`` for the line form: see ``chat``'s docstring for the rule."""
+        first, _, rest = line.strip().partition(" ")
+        if not rest.strip() or not re.fullmatch(r"[\w./:-]+", first):
+            return None, line
+        try:
+            name = ModelName(first)
+        except InvalidInputError:
+            return None, line
+        if ":" in first:
+            return name.value, rest
+        try:
+            installed = self.runtime.run(lambda ports: use_cases.installed_match(ports, name))
+        except OllamaNbError:
+            return None, line  # no server to ask: the request itself will say so
+        return (name.value, rest) if installed is not None else (None, line)
 
     def _option_arity(self) -> dict[str, bool]:
         parser = self.chat.parser
@@ -342,8 +374,11 @@ class OllamaMagics(Magics):
             show_warning(check.warning())
         view = StreamView(interval_s=state.stream_interval_s, show_thinking=args.think)
         view.start()
+        if args.cache and args.no_cache:
+            raise UsageError("Give --cache or --no-cache, not both.")
+        cache = True if args.cache else (False if args.no_cache else None)
         result, failure = _stream(
-            runtime, request, view, saved, stream=not args.no_stream, tools=tools
+            runtime, request, view, saved, stream=not args.no_stream, tools=tools, cache=cache
         )
         if result is None:
             assert failure is not None
@@ -477,6 +512,7 @@ def _stream(
     *,
     stream: bool,
     tools: ToolLoop | None = None,
+    cache: bool | None = None,
 ) -> tuple[ChatResult | None, BaseException | None]:
     """Run the request, feeding ``view``; returns (result, error). Ctrl-C keeps the partial answer.
 
@@ -500,6 +536,7 @@ def _stream(
                 stream=stream,
                 accumulator=accumulator,
                 image_bytes_saved=image_bytes_saved,
+                cache=cache,
             ):
                 yield item
         except ModelNotFoundError as exc:

@@ -37,6 +37,7 @@ def test_chat_adds_answer_and_metadata_columns(
         "done_reason",
         "truncated",
         "host",
+        "cached",
         "status",
         "error",
     ]

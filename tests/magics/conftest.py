@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -78,6 +81,10 @@ def make_shell(url: str, standin: StandinHandle, **settings: Any) -> Iterator[Sh
     recorder = Recorder()
     saved_pub = ip.display_pub
     ip.display_pub = recorder
+    # Each shell keeps its metrics and kept answers apart: a cached answer from another
+    # test (or an earlier run) would hide the request a test looks for.
+    data_dir = Path(tempfile.mkdtemp(prefix="ollama_nb-magics-"))
+    settings.setdefault("data_dir", data_dir)
     runtime = Runtime(load_settings(host=url, request_log=False, retry_attempts=0, **settings))
     previous = set_runtime(runtime)
     ip.run_line_magic("load_ext", "ollama_nb")
@@ -89,6 +96,7 @@ def make_shell(url: str, standin: StandinHandle, **settings: Any) -> Iterator[Sh
         ip.user_ns.pop("_", None)
         set_runtime(previous)
         runtime.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from ollama_nb.domain.images import ImageSettings
 from ollama_nb.infrastructure.image_processor import PillowImageProcessor, looks_graphic
@@ -133,3 +133,21 @@ def test_draft_may_stop_slightly_under_max_side_to_skip_the_resize() -> None:
     assert (exact.width, exact.height) == (256, 192)
     png = processor.prepare(encoded(photo(1000, 750), "PNG"))  # no draft mode for PNG
     assert (png.width, png.height) == (256, 192)
+
+
+def test_a_greyscale_or_palette_photo_is_sent_as_a_photo() -> None:
+    """<= 256 colours is no sign of a graphic: a grey photo has 256 shades, spread out."""
+    # A camera's noise is smooth at the pixel scale: a light blur makes the test photo one.
+    grey = photo(4000, 2000).convert("L").filter(ImageFilter.GaussianBlur(1.5))
+    palette = photo(1600, 1200).convert("P", palette=Image.Palette.ADAPTIVE, colors=256)
+    assert not looks_graphic(grey) and not looks_graphic(palette)
+    prepared = PillowImageProcessor(ImageSettings()).prepare(encoded(grey, "PNG"))
+    assert prepared.format == "JPEG" and (prepared.width, prepared.height) == (1024, 512)
+    as_png = encoded(grey.resize((1024, 512), Image.Resampling.LANCZOS), "PNG")
+    assert len(prepared.data) * 2 < len(as_png), (len(as_png), len(prepared.data))
+    assert PillowImageProcessor(ImageSettings()).prepare(palette).format == "JPEG"
+    # A few flat colours are still a graphic, whatever their spread.
+    bands = Image.fromarray(
+        (np.arange(64, dtype=np.uint8).repeat(25)[None, :] * 4).repeat(200, axis=0)
+    )
+    assert looks_graphic(bands)
