@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 CACHE_DB_NAME = "responses.sqlite"
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 _BUSY_TIMEOUT_S = 10.0
-#: Entries removed per eviction step; one step usually frees more than one put added.
-_EVICT_STEP = 32
+#: Entries removed per eviction step: one put adds one entry, so one or two steps free its room.
+_EVICT_STEP = 1
 
 _SCHEMA = (
     """
@@ -45,10 +45,12 @@ _SCHEMA = (
         bytes INTEGER NOT NULL,
         created_at REAL NOT NULL,
         used_at REAL NOT NULL,
+        used_seq INTEGER NOT NULL,
         hits INTEGER NOT NULL DEFAULT 0
     )
     """,
-    "CREATE INDEX IF NOT EXISTS entries_used ON entries (used_at)",
+    # Recency by a counter, not the clock: two uses in one clock tick still have an order.
+    "CREATE INDEX IF NOT EXISTS entries_used ON entries (used_seq)",
     "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
     "INSERT OR IGNORE INTO counters VALUES ('hits', 0), ('misses', 0), ('bad', 0), ('bytes', 0)",
 )
@@ -147,7 +149,7 @@ class SqliteResponseCache:
                 self._connection()
                 .execute(
                     "SELECT model, digest, created_at, used_at, hits, bytes, substr(reply, 1, 400) "
-                    "FROM entries ORDER BY used_at DESC LIMIT ?",
+                    "FROM entries ORDER BY used_seq DESC LIMIT ?",
                     (limit,),
                 )
                 .fetchall()
@@ -224,7 +226,8 @@ class SqliteResponseCache:
         try:
             if reply is not None:
                 db.execute(
-                    "UPDATE entries SET used_at = ?, hits = hits + 1 WHERE key = ?",
+                    "UPDATE entries SET used_at = ?, used_seq = (SELECT MAX(used_seq) + 1 "
+                    "FROM entries), hits = hits + 1 WHERE key = ?",
                     (time.time(), key),
                 )
                 db.execute("UPDATE counters SET value = value + 1 WHERE name = 'hits'")
@@ -251,7 +254,8 @@ class SqliteResponseCache:
             self._delete(db, "key = ?", (key,))
             db.execute(
                 "INSERT INTO entries (key, digest, model, reply, checksum, bytes, created_at, "
-                "used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "used_at, used_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+                "(SELECT COALESCE(MAX(used_seq), 0) + 1 FROM entries))",
                 (key, digest, reply.model, text, checksum(key, digest, text), size, now, now),
             )
             db.execute("UPDATE counters SET value = value + ? WHERE name = 'bytes'", (size,))
@@ -266,7 +270,7 @@ class SqliteResponseCache:
             total = int(db.execute("SELECT value FROM counters WHERE name = 'bytes'").fetchone()[0])
             if total <= self.max_bytes:
                 return
-            oldest = "key IN (SELECT key FROM entries ORDER BY used_at LIMIT ?)"
+            oldest = "key IN (SELECT key FROM entries ORDER BY used_seq LIMIT ?)"
             if not self._delete(db, oldest, (_EVICT_STEP,)):
                 db.execute("UPDATE counters SET value = 0 WHERE name = 'bytes'")
                 return
