@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from .api import RowArgs, Template, arun_batch, run_batch
+from .api import BatchArgs, RowArgs, Template, arun_batch, run_batch
 from .arguments import keyword_form
 from .compare import compare
 from .comparison import Comparison
@@ -50,7 +50,7 @@ class OllamaAccessor:
         recorded arguments (``retries=5``, ``model=...``); a prompt function must be
         passed again as ``template`` after a restart.
         """
-        return retry(self._frame, run_batch, template=template, **changes)
+        return retry(self._frame, run_batch, BatchArgs, template=template, **changes)
 
     @keyword_form(EmbedArgs)
     def embed(self, column: Hashable, args: EmbedArgs) -> pd.DataFrame:

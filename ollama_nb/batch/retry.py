@@ -94,6 +94,7 @@ def failed_positions(frame: pd.DataFrame, prefix: str) -> list[int]:
 def retry(
     frame: pd.DataFrame,
     run: Callable[[pd.DataFrame, Template, BatchArgs], pd.DataFrame],
+    args_type: type[BatchArgs],
     *,
     template: Template | None = None,
     **changes: Any,
@@ -104,7 +105,7 @@ def retry(
     ``retries=5`` or ``model=``) override the recorded call: needed for a prompt
     function after a kernel restart, since only its result survived.
     """
-    recorded, args = _recorded_call(frame)
+    recorded, args = _recorded_call(frame, args_type)
     use = template if template is not None else recorded
     if use is None:
         raise InvalidInputError(
@@ -126,9 +127,9 @@ def retry(
     return _merged(frame, again, positions, inputs)
 
 
-def _recorded_call(frame: pd.DataFrame) -> tuple[Template | None, BatchArgs]:
-    from .api import BatchArgs
-
+def _recorded_call(
+    frame: pd.DataFrame, args_type: type[BatchArgs]
+) -> tuple[Template | None, BatchArgs]:
     data = frame.attrs.get(CALL_KEY)
     if not isinstance(data, Mapping) or not isinstance(data.get("args"), Mapping):
         raise InvalidInputError(
@@ -138,8 +139,8 @@ def _recorded_call(frame: pd.DataFrame) -> tuple[Template | None, BatchArgs]:
     kept = _calls.get(str(data.get("call_id")))
     if kept is not None:
         return kept
-    known = {f.name for f in fields(BatchArgs)}
-    args = BatchArgs(**{k: v for k, v in data["args"].items() if k in known})
+    known = {f.name for f in fields(args_type)}
+    args = args_type(**{k: v for k, v in data["args"].items() if k in known})
     template = data.get("template")
     return (template if isinstance(template, str) else None), args
 

@@ -65,6 +65,10 @@ class ModelCard:
     digest: str = field(default="")
     engine_source: str = ""
     """Engine-specific locator (e.g. a GGUF path for the llama.cpp engine)."""
+    block_count: int = 28
+    head_count: int = 0
+    """Attention heads (and KV heads below); 0 leaves them out of ``model_info``."""
+    head_count_kv: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", canonical_name(self.name))
@@ -91,16 +95,20 @@ class ModelCard:
     def model_info(self) -> dict[str, object]:
         """A plausible GGUF key/value summary for ``/api/show``'s ``model_info``."""
         arch = self.family
-        return {
+        info: dict[str, object] = {
             "general.architecture": arch,
             "general.file_type": 15,
             "general.parameter_count": self.parameter_count,
             "general.quantization_version": 2,
             f"{arch}.context_length": self.context_length,
             f"{arch}.embedding_length": self.embedding_length,
-            f"{arch}.block_count": 28,
+            f"{arch}.block_count": self.block_count,
             "tokenizer.ggml.model": "gpt2",
         }
+        if self.head_count:
+            info[f"{arch}.attention.head_count"] = self.head_count
+            info[f"{arch}.attention.head_count_kv"] = self.head_count_kv or self.head_count
+        return info
 
 
 class Catalogue:

@@ -31,6 +31,7 @@ from ..domain import (
     OllamaNbError,
     RunningModel,
 )
+from ..fitting import fit_report, report_view
 from ..presentation.display import human_bytes
 from ..runtime import Runtime, get_runtime
 from .background import Background
@@ -174,6 +175,11 @@ class ModelManager(widgets.VBox):
         self.cancel_pull_button.on_click(lambda _: self.cancel_pull())
         self.pull_status = widgets.HTML()
         self.pull_layers = widgets.VBox()
+        self.fit_button = widgets.Button(
+            description="Will it fit?", icon="calculator", tooltip="Before pulling: memory needed"
+        )
+        self.fit_button.on_click(lambda _: self.check_fit())
+        self.fit_view = widgets.HTML()
 
         super().__init__(
             [
@@ -194,9 +200,12 @@ class ModelManager(widgets.VBox):
                 self.confirm_box,
                 widgets.HTML("<b>Loaded models</b>"),
                 self.loaded_table,
-                widgets.HBox([self.pull_name, self.pull_button, self.cancel_pull_button]),
+                widgets.HBox(
+                    [self.pull_name, self.pull_button, self.cancel_pull_button, self.fit_button]
+                ),
                 self.pull_status,
                 self.pull_layers,
+                self.fit_view,
             ]
         )
         self.add_class("ollama-nb-model-manager")
@@ -453,6 +462,28 @@ class ModelManager(widgets.VBox):
                 self.pull_layers.children = (*self.pull_layers.children, bar)
             bar.value = min(1.0, completed / total) if total else 0.0
             bar.bar_style = "success" if completed >= total else ""
+
+    # --- will it fit -----------------------------------------------------------------------
+
+    def check_fit(self, name: str | None = None) -> Any:
+        """Weights + KV cache + overhead for ``name`` (or the Pull box, else the chosen model)."""
+        text = (name or self.pull_name.value or self._chosen() or "").strip()
+        if not text:
+            self.banner.warning("Type a model name in the Pull box first.")
+            return None
+        self.fit_view.value = f"Checking whether {html.escape(text)} fits…"
+
+        async def run() -> None:
+            try:
+                # Blocking parts (hardware detection, the registry) run off the loop.
+                report = await asyncio.to_thread(fit_report, self.runtime, text)
+            except OllamaNbError as exc:
+                self.fit_view.value = ""
+                self.banner.error(exc)
+                return
+            self.fit_view.value = report_view(report)._repr_html_()
+
+        return self._background.submit(run())
 
     @property
     def progress(self) -> dict[str, float]:

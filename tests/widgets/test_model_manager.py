@@ -125,3 +125,19 @@ def test_the_refresh_timer_runs_until_close(env: Env) -> None:
     time.sleep(0.3)
     assert manager.refreshes == count
     assert len(env.standin.requests("/api/tags")) == seen
+
+
+def test_will_it_fit_shows_the_arithmetic_before_pulling(env: Env) -> None:
+    manager = ready(env)
+    manager.pull_name.value = "llama3.2"
+    manager.fit_button.click()
+    wait_for(lambda: "verdict" in manager.fit_view.value, "the fit report")
+    view = manager.fit_view.value
+    assert "Will llama3.2:latest fit?" in view and "= budget" in view and "+ KV cache" in view
+    assert "114,688 B/token" in view  # from /api/show: 28 layers x 8 KV heads x 256 x 2
+    # A model the registry cannot tell about (unreachable here): one line in the banner.
+    env.runtime.configure(registry_url="http://127.0.0.1:9")
+    manager.check_fit("not-installed-model")
+    wait_for(lambda: manager.banner.level == "error", "the error")
+    assert "registry" in manager.banner.text
+    manager.close()
