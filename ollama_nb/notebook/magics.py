@@ -25,7 +25,11 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from .. import vision
 from ..application import use_cases
 from ..application.context_guard import check_context, needs_check, server_context_length
-from ..application.conversations import DEFAULT_CONVERSATION, ConversationStore
+from ..application.conversations import (
+    DEFAULT_CONVERSATION,
+    ConversationStore,
+    shell_conversations,
+)
 from ..application.replies import ReplyAccumulator
 from ..application.reply_schema import ReplySchema, ReplyValidationError
 from ..application.tool_loop import DEFAULT_MAX_ROUNDS, ToolLoop, chat_with_tools
@@ -179,7 +183,8 @@ class OllamaMagics(Magics):
     def __init__(self, shell: Any, runtime: Runtime) -> None:
         super().__init__(shell)
         self.runtime = runtime
-        self.state = NotebookState()
+        # The chat panel reaches the same store through the shell, without importing us.
+        self.state = NotebookState(conversations=shell_conversations(shell))
 
     # --- %ollama ---------------------------------------------------------------
 

@@ -23,7 +23,12 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..application import use_cases
-from ..application.conversations import DEFAULT_CONVERSATION, Conversation, ConversationStore
+from ..application.conversations import (
+    DEFAULT_CONVERSATION,
+    Conversation,
+    ConversationStore,
+    shell_conversations,
+)
 from ..application.replies import ReplyAccumulator
 from ..application.tool_loop import DEFAULT_MAX_ROUNDS, ToolLoop, chat_with_tools
 from ..application.tools import ToolOutcome, ToolSet
@@ -56,12 +61,10 @@ def shared_store(shell: Any) -> ConversationStore:
     """The conversation store of ``%%chat`` in this kernel (loading the extension if needed)."""
     if shell is None:
         return ConversationStore()
-    from ..notebook.magics import state_of
-
     if "OllamaMagics" not in shell.magics_manager.registry:
-        # As `%load_ext ollama_nb` would: the panel and %%chat then share one store.
+        # As `%load_ext ollama_nb` would, so %%chat works beside the panel.
         shell.extension_manager.load_extension("ollama_nb")
-    return state_of(shell).conversations
+    return shell_conversations(shell)
 
 
 def _current_shell() -> Any:
