@@ -19,10 +19,10 @@ import pytest
 
 from ollama_nb.domain import ModelName
 from ollama_nb.domain.shape import ModelShape
-from ollama_nb.infrastructure.registry import RegistryClient, RegistryError
 from ollama_nb.ollama_process.fit import fit, machine_budget
 from ollama_nb.ollama_process.hardware import GIB, Hardware
 from ollama_nb.ollama_process.profiles import load_profiles
+from ollama_nb.ollama_process.registry import RegistryClient, RegistryError
 
 from .conftest import Shell
 
