@@ -99,8 +99,9 @@ class ReplyStream:
         *,
         on_chunk: Callable[[ChatChunk], None] | None = None,
         on_tool: Callable[[ToolOutcome], None] | None = None,
+        on_check: Callable[[ContextCheck], None] | None = None,
     ) -> ChatResult:
-        """Drain the reply on the loop, handing pieces and tool outcomes to the callbacks."""
+        """Drain the reply on the loop, handing pieces, tool outcomes and the check to the callbacks."""
         if self.tools is None and not self.check_context:
             # The plain case skips a generator layer: this is every ``ollama_nb.chat()``.
             try:
@@ -118,7 +119,7 @@ class ReplyStream:
         result: ChatResult | None = None
         async with aclosing(self.items(ports)) as items:
             async for item in items:
-                result = _route(item, on_chunk, on_tool, None) or result
+                result = _route(item, on_chunk, on_tool, on_check) or result
         assert result is not None, "a reply stream always ends with a result"
         return result
 

@@ -17,11 +17,13 @@ import html
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import ipywidgets as widgets
 
 from ..application import use_cases
+from ..application.context_guard import ContextCheck, server_context_length
 from ..application.conversations import (
     DEFAULT_CONVERSATION,
     Conversation,
@@ -481,6 +483,9 @@ class ChatPanel(widgets.VBox):
             request,
             tools=ToolLoop(self.tools, self.max_rounds) if self.tools else None,
             image_bytes_saved=image_bytes_saved,
+            # The same guard as %%chat: warn before a long prompt is cut, flag it after.
+            check_context=True,
+            server_context=server_context_length(),
         )
         self._tool_lines = []
         result: ChatResult | None = None
@@ -497,8 +502,15 @@ class ChatPanel(widgets.VBox):
             self._tool_lines.append(outcome.line())
             self._show_partial(reply.current)
 
+        def warn_first(check: ContextCheck) -> None:
+            if check.may_not_fit:
+                self.banner.warning(check.warning())
+
         try:
-            result = await reply.result(self.runtime.ports, on_chunk=draw_chunk, on_tool=draw_tool)
+            result = await reply.result(
+                self.runtime.ports, on_chunk=draw_chunk, on_tool=draw_tool, on_check=warn_first
+            )
+            result = self._flag_truncation(reply.check, result)
         except asyncio.CancelledError:
             self._finish(conversation, key, user, reply.partial(), None)
             raise
@@ -509,6 +521,14 @@ class ChatPanel(widgets.VBox):
             self._finish(conversation, key, user, None, exc)
             raise
         self._finish(conversation, key, user, result, failure)
+
+    def _flag_truncation(self, check: ContextCheck | None, result: ChatResult) -> ChatResult:
+        """``truncated`` and one warning when the server's prompt count says the start was cut."""
+        count = result.timings.prompt_eval_count
+        if check is None or result.interrupted or not check.truncated(count):
+            return result
+        self.banner.warning(check.truncation_note(count))
+        return replace(result, truncated=True)
 
     def _show_partial(self, accumulator: ReplyAccumulator) -> None:
         text = accumulator.text

@@ -220,3 +220,21 @@ def test_panel_tools_run_and_show_one_line_under_the_answer(env: Env) -> None:
     assert "🔧 add(a=12, b=12) → 24" in answer
     assert env.requests("/api/chat")[0]["tools"][0]["function"]["name"] == "add"
     panel.close()
+
+
+def test_a_prompt_longer_than_the_context_is_warned_about_and_flagged(env: Env) -> None:
+    """The magic's context guard, in the panel: a warning before, ``truncated`` after."""
+    panel = ready(env)
+    shown: list[str] = []
+    warn = panel.banner.warning
+    panel.banner.warning = lambda text: (shown.append(text), warn(text))  # type: ignore[method-assign]
+    panel.model.value = "llama3.2:latest"
+    panel.send("word " * 5000)  # about 6,250 tokens against Ollama's 4,096 default
+    wait_for(lambda: not panel.busy, "the reply")
+    assert len(shown) == 2
+    assert shown[0].startswith("This prompt is about 6,254 tokens but llama3.2:latest gets")
+    assert shown[1].startswith("The server read 4,096 prompt tokens of about 6,254")
+    panel.num_ctx.value = 8192
+    panel.send("word " * 5000)
+    wait_for(lambda: not panel.busy, "the reply")
+    assert len(shown) == 2  # enough context: neither warned nor flagged
