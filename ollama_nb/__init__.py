@@ -26,7 +26,7 @@ from .api import (
     version,
 )
 from .application.context_guard import ContextLengthWarning
-from .batch import abatch, batch, compare  # registers the ``df.ollama`` accessor
+from .batch import abatch, acompare, batch, compare  # registers the ``df.ollama`` accessor
 
 if "dask.dataframe" in sys.modules:  # Dask is in use: ``ddf.ollama`` works at once
     from . import dask as _dask  # noqa: F401  (registers the accessor; else `import ollama_nb.dask`)
@@ -81,6 +81,7 @@ __all__ = [
     "__version__",
     "abatch",
     "achat",
+    "acompare",
     "aembed",
     "agenerate",
     "batch",

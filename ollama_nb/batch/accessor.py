@@ -16,7 +16,7 @@ import pandas as pd
 from ..runtime import get_runtime
 from .api import BatchArgs, RowArgs, Template, arun_batch, run_batch
 from .arguments import keyword_form
-from .compare import compare
+from .compare import acompare, compare
 from .comparison import Comparison
 from .embed import EmbedArgs, arun_embed, run_embed
 from .retry import retry
@@ -42,6 +42,10 @@ class OllamaAccessor:
     def compare(self, models: list[str], template: Template, **kwargs: Any) -> Comparison:
         """The same rows through several models, side by side; see ``ollama_nb.batch.compare``."""
         return compare(self._frame, models, template, **kwargs)
+
+    async def acompare(self, models: list[str], template: Template, **kwargs: Any) -> Comparison:
+        """``compare`` for async cells: ``cmp = await df.ollama.acompare(models, "{q}")``."""
+        return await acompare(self._frame, models, template, **kwargs)
 
     def retry(self, template: Template | None = None, **changes: Any) -> pd.DataFrame:
         """Send again only the rows whose ``error`` is set; every other row stays as it is.

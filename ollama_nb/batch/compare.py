@@ -11,9 +11,9 @@ the profile's memory arithmetic says they fit, and says so either way.
 from __future__ import annotations
 
 import asyncio
-import functools
+import inspect
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..application import use_cases
@@ -32,7 +32,7 @@ from ..domain import (
 from ..runtime import Runtime, get_runtime
 from .api import DEFAULT_RETRIES, BatchArgs, Template, _spec
 from .comparison import JUDGE_CAVEAT, Comparison, ContestantRun, Scorer
-from .driver import run_blocking
+from .driver import run_awaiting, run_blocking
 from .progress import Progress
 from .runner import BatchRun, BatchSpec
 from .template import PromptTemplate, render_with
@@ -98,72 +98,216 @@ def compare(
     {"think": True}}`` compares option sets too (every model x every variant).
     ``cache`` and ``deterministic`` work as in ``ollama_nb.batch``: a re-run of the
     same comparison serves kept answers (marked cached, not timed) instead of
-    asking every model again.
+    asking every model again. ``await acompare(...)`` is the form for async cells.
     """
-    import pandas as pd
-
     runtime = get_runtime()
-    if isinstance(models, str) or not models:
-        raise InvalidInputError(
-            "models must be a list of model names, e.g. ['llama3.2', 'qwen3:4b']."
-        )
-    if not isinstance(df, pd.DataFrame):
-        raise InvalidInputError(f"compare needs a pandas DataFrame, got {type(df).__name__}.")
-    frame = _sample(df, sample, seed)
-    base = BatchArgs(
-        system=system,
-        schema=schema,
-        options=options,
-        concurrency=concurrency,
-        retries=retries,
-        checkpoint=checkpoint,
-        prefix="__compare_",  # a comparison never adds columns to the frame
-        cache=cache,
-        deterministic=deterministic,
-    )
-    contestants = _contestants(frame, template, models, variants or {}, base, runtime)
-    wanted = _expected(frame, expected, contestants[0].spec.schema)
-    if judge is not None and wanted:
-        raise InvalidInputError(
-            "Give either expected= (answers to match) or judge= (grading), not both."
-        )
-    judge_spec = _judge_spec(judge, base, runtime) if judge else None
-    names = list(dict.fromkeys(c.spec.model for c in contestants))
-    checked = [*names, *([judge_spec.model] if judge_spec else [])]
-    runtime.run(functools.partial(_check_installed, models=checked))
+    plan = _Plan.of(runtime, df, models, template, **_keywords(locals()))
+    ended = run_blocking(runtime.loop, plan.play(runtime), plan.bar(), plan.counts)
+    return plan.outcome(ended.interrupted)
 
-    notes: list[str] = []
-    loaded_before = {m.name for m in runtime.run(use_cases.running_models)}
-    together = parallel_models and _fit_together(runtime, names, notes)
-    runs: list[ContestantRun] = []
-    interrupted = False
-    if together:
-        loads = runtime.run(functools.partial(_warm_all, models=names))
-        batch = [BatchRun(frame, c.spec) for c in contestants]
-        interrupted = _run(runtime, batch, "all models")
-        runs = [
-            _collect(c.label, b, loads.get(c.spec.model))
-            for c, b in zip(contestants, batch, strict=True)
+
+async def acompare(
+    df: pd.DataFrame, models: Sequence[str], template: Template, **keywords: Any
+) -> Comparison:
+    """``compare`` for async cells: ``cmp = await ollama_nb.acompare(df, models, "{q}")``.
+
+    Takes the same keywords as ``compare``; the cell's event loop stays free while
+    the models answer, and interrupting keeps the models that finished.
+    """
+    runtime = get_runtime()
+    plan = _Plan.of(runtime, df, models, template, **keywords)
+    ended = await run_awaiting(runtime.loop, plan.play(runtime), plan.bar(), plan.counts)
+    return plan.outcome(ended.interrupted)
+
+
+acompare.__signature__ = inspect.signature(compare)  # type: ignore[attr-defined]
+
+
+def _keywords(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k not in ("df", "models", "template", "runtime")}
+
+
+@dataclass(slots=True)
+class _Plan:
+    """One comparison: checked and built before any row, then played on the background loop.
+
+    ``play`` is a single coroutine, so the blocking and the async forms run the same
+    steps (check, warm, run, unload, grade) and an interrupt cancels it wherever it
+    is; the rows that finished, of the model that was answering too, are kept.
+    """
+
+    frame: pd.DataFrame
+    template: Template
+    contestants: list[Contestant]
+    wanted: dict[str, list[object]]
+    scorer: Scorer | None
+    judge: str | None
+    judge_spec: BatchSpec | None
+    rubric: str
+    together: bool
+    progress: bool
+    notes: list[str]
+    runs: list[ContestantRun] = field(default_factory=list)
+    active: list[BatchRun] = field(default_factory=list)
+
+    @classmethod
+    def of(
+        cls,
+        runtime: Runtime,
+        df: pd.DataFrame,
+        models: Sequence[str],
+        template: Template,
+        *,
+        expected: Hashable | Mapping[str, Hashable] | None = None,
+        scorer: Scorer | None = None,
+        schema: object = None,
+        variants: Mapping[str, Mapping[str, Any]] | None = None,
+        judge: str | None = None,
+        rubric: str | None = None,
+        sample: int | None = DEFAULT_SAMPLE,
+        seed: int = 0,
+        parallel_models: bool = False,
+        system: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        concurrency: int | None = None,
+        retries: int = DEFAULT_RETRIES,
+        checkpoint: str | None = None,
+        progress: bool = True,
+        cache: bool | None = None,
+        deterministic: bool | None = None,
+    ) -> _Plan:
+        import pandas as pd
+
+        if isinstance(models, str) or not models:
+            raise InvalidInputError(
+                "models must be a list of model names, e.g. ['llama3.2', 'qwen3:4b']."
+            )
+        if not isinstance(df, pd.DataFrame):
+            raise InvalidInputError(f"compare needs a pandas DataFrame, got {type(df).__name__}.")
+        frame = _sample(df, sample, seed)
+        base = BatchArgs(
+            system=system,
+            schema=schema,
+            options=options,
+            concurrency=concurrency,
+            retries=retries,
+            checkpoint=checkpoint,
+            prefix="__compare_",  # a comparison never adds columns to the frame
+            cache=cache,
+            deterministic=deterministic,
+        )
+        contestants = _contestants(frame, template, models, variants or {}, base, runtime)
+        wanted = _expected(frame, expected, contestants[0].spec.schema)
+        if judge is not None and wanted:
+            raise InvalidInputError(
+                "Give either expected= (answers to match) or judge= (grading), not both."
+            )
+        judge_spec = _judge_spec(judge, base, runtime) if judge else None
+        names = list(dict.fromkeys(c.spec.model for c in contestants))
+        notes: list[str] = []
+        return cls(
+            frame=frame,
+            template=template,
+            contestants=contestants,
+            wanted=wanted,
+            scorer=scorer,
+            judge=judge,
+            judge_spec=judge_spec,
+            rubric=rubric or DEFAULT_RUBRIC,
+            together=parallel_models and _fit_together(runtime, names, notes),
+            progress=progress,
+            notes=notes,
+        )
+
+    @property
+    def names(self) -> list[ModelName]:
+        return list(dict.fromkeys(c.spec.model for c in self.contestants))
+
+    def bar(self) -> Progress:
+        rows = len(self.frame) * len(self.contestants) * (2 if self.judge_spec else 1)
+        label = f"compare {len(self.names)} model(s)"
+        return Progress(rows, enabled=self.progress, description=label)
+
+    def counts(self) -> tuple[int, int, int]:
+        """Rows finished, failed and tokens over every batch started so far (the bar's)."""
+        active = list(self.active)  # the loop thread appends
+        return (
+            sum(r.results.finished for r in active),
+            sum(r.results.failed for r in active),
+            sum(r.results.eval_token_total for r in active),
+        )
+
+    async def play(self, runtime: Runtime) -> None:
+        ports = runtime.ports
+        checked = [*self.names, *([self.judge_spec.model] if self.judge_spec else [])]
+        await _check_installed(ports, checked)
+        loaded_before = {m.name for m in await use_cases.running_models(ports)}
+        if self.together:
+            loads = await _warm_all(ports, self.names)
+            batch = [BatchRun(self.frame, c.spec) for c in self.contestants]
+            self.active.extend(batch)
+            try:
+                await asyncio.gather(*(r.run(ports) for r in batch))
+            finally:  # interrupted too: the rows that finished are kept
+                self.runs = [
+                    _collect(c.label, b, loads.get(c.spec.model))
+                    for c, b in zip(self.contestants, batch, strict=True)
+                ]
+        else:
+            for model in self.names:
+                try:
+                    await self._one_model(ports, model)
+                finally:
+                    if not any(model.matches(n) for n in loaded_before):
+                        # Even when interrupted: the next cell should find the memory free.
+                        await asyncio.shield(_unload(ports, model))
+        if self.judge_spec is not None:
+            await self._grade(ports, self.judge_spec)
+
+    async def _one_model(self, ports: use_cases.Ports, model: ModelName) -> None:
+        load_s = await _warm(ports, model)
+        for contestant in (c for c in self.contestants if c.spec.model == model):
+            run = BatchRun(self.frame, contestant.spec)
+            self.active.append(run)
+            try:
+                await run.run(ports)
+            finally:  # interrupted too: the rows that finished are kept
+                self.runs.append(_collect(contestant.label, run, load_s))
+
+    async def _grade(self, ports: use_cases.Ports, judge: BatchSpec) -> None:
+        """The judge grades every answer of every run in one batch (one judge, warm once)."""
+        import pandas as pd
+
+        questions = _questions(self.frame, self.template)
+        rows = [
+            {"question": q, "answer": a, "rubric": self.rubric}
+            for run in self.runs
+            for q, a in zip(questions, run.answers, strict=True)
         ]
-    else:
-        for model in names:
-            load_s = runtime.run(functools.partial(_warm, model=model))
-            for contestant in (c for c in contestants if c.spec.model == model):
-                batch_run = BatchRun(frame, contestant.spec)
-                interrupted = _run(runtime, [batch_run], contestant.label, progress)
-                runs.append(_collect(contestant.label, batch_run, load_s))
-                if interrupted:
-                    break
-            if not any(model.matches(n) for n in loaded_before):
-                runtime.run(functools.partial(_unload, model=model))
-            if interrupted:
-                notes.append("Interrupted: models after " + runs[-1].label + " did not run.")
-                break
-    if judge_spec is not None and not interrupted:
-        _grade(runtime, frame, template, runs, judge_spec, rubric or DEFAULT_RUBRIC, progress)
-        notes.append(JUDGE_CAVEAT)
+        graded = BatchRun(pd.DataFrame(rows), judge)
+        self.active.append(graded)
+        await graded.run(ports)
+        scores = graded.results.fields.get("score", [])
+        reasons = graded.results.fields.get("reason", [])
+        n = len(self.frame)
+        for i, run in enumerate(self.runs):
+            chunk = slice(i * n, (i + 1) * n)
+            run.judge_scores = [
+                float(s) if isinstance(s, int | float) and a is not None else None
+                for s, a in zip(scores[chunk], run.answers, strict=True)
+            ]
+            run.judge_reasons = [str(r) if r is not None else None for r in reasons[chunk]]
+        self.notes.append(JUDGE_CAVEAT)
         print(JUDGE_CAVEAT)
-    return Comparison(runs, frame.index, wanted, scorer, judge, notes)
+
+    def outcome(self, interrupted: bool) -> Comparison:
+        """The comparison of every model that ran; an interrupted one keeps its finished rows."""
+        if interrupted:
+            last = self.runs[-1].label if self.runs else "the first model"
+            self.notes.append(f"Interrupted: models after {last} did not run.")
+        return Comparison(
+            self.runs, self.frame.index, self.wanted, self.scorer, self.judge, self.notes
+        )
 
 
 # --- building the runs ---------------------------------------------------------------
@@ -296,25 +440,6 @@ async def _unload(ports: use_cases.Ports, model: ModelName) -> None:
         return  # unloading is a courtesy to the next model; never fail the comparison for it
 
 
-def _run(runtime: Runtime, runs: Sequence[BatchRun], label: str, progress: bool = True) -> bool:
-    """Run ``runs`` together on the background loop; True when the user interrupted."""
-    total = sum(len(r.frame) for r in runs)
-    bar = Progress(total, enabled=progress, description=f"compare {label}")
-
-    async def together() -> None:
-        ports = runtime.ports
-        await asyncio.gather(*(r.run(ports) for r in runs))
-
-    def counts() -> tuple[int, int, int]:
-        return (
-            sum(r.results.finished for r in runs),
-            sum(r.results.failed for r in runs),
-            sum(r.results.eval_token_total for r in runs),
-        )
-
-    return run_blocking(runtime.loop, together(), bar, counts).interrupted
-
-
 def _collect(label: str, run: BatchRun, load_s: float | None) -> ContestantRun:
     r = run.results
     if run.stopped is not None:
@@ -334,38 +459,6 @@ def _collect(label: str, run: BatchRun, load_s: float | None) -> ContestantRun:
         fields={name: list(values) for name, values in r.fields.items()},
         cold_load_s=load_s,
     )
-
-
-def _grade(
-    runtime: Runtime,
-    frame: pd.DataFrame,
-    template: Template,
-    runs: list[ContestantRun],
-    judge: BatchSpec,
-    rubric: str,
-    progress: bool,
-) -> None:
-    """The judge grades every answer of every run in one batch (one judge, warm once)."""
-    import pandas as pd
-
-    questions = _questions(frame, template)
-    rows = [
-        {"question": q, "answer": a, "rubric": rubric}
-        for run in runs
-        for q, a in zip(questions, run.answers, strict=True)
-    ]
-    graded = BatchRun(pd.DataFrame(rows), judge)
-    _run(runtime, [graded], f"judge {judge.model.value}", progress)
-    scores = graded.results.fields.get("score", [])
-    reasons = graded.results.fields.get("reason", [])
-    n = len(frame)
-    for i, run in enumerate(runs):
-        chunk = slice(i * n, (i + 1) * n)
-        run.judge_scores = [
-            float(s) if isinstance(s, int | float) and a is not None else None
-            for s, a in zip(scores[chunk], run.answers, strict=True)
-        ]
-        run.judge_reasons = [str(r) if r is not None else None for r in reasons[chunk]]
 
 
 def _questions(frame: pd.DataFrame, template: Template) -> list[str]:

@@ -200,3 +200,28 @@ def test_mistakes_fail_before_any_row(
     with pytest.raises(InvalidInputError, match="either expected"):
         reviews.ollama.compare(MODELS, "{text}", expected="label", judge="llama3.2")
     assert ollama_standin.requests("/api/chat") == []
+
+
+async def test_acompare_runs_the_same_comparison_from_an_async_cell(
+    runtime: Runtime, ollama_standin: StandinHandle, reviews: pd.DataFrame
+) -> None:
+    import ollama_nb
+
+    cmp = await ollama_nb.acompare(reviews, MODELS, "{text}", expected="label", progress=False)
+    assert list(cmp.summary["score"]) == [0.75, 0.75]
+    assert len(ollama_standin.requests("/api/chat")) == 8
+    again = await reviews.ollama.acompare(MODELS, "{text}", expected="label", progress=False)
+    assert list(again.summary["score"]) == [0.75, 0.75]
+
+
+def test_a_rerun_of_a_deterministic_comparison_is_served_from_the_cache(
+    runtime: Runtime, ollama_standin: StandinHandle, reviews: pd.DataFrame
+) -> None:
+    first = reviews.ollama.compare(MODELS, "{text}", deterministic=True, progress=False)
+    sent = len(ollama_standin.requests("/api/chat"))
+    assert sent == 8
+    again = reviews.ollama.compare(MODELS, "{text}", deterministic=True, progress=False)
+    assert len(ollama_standin.requests("/api/chat")) == sent
+    assert again.answers.equals(first.answers)
+    runs = {r.label: r for r in again.runs}
+    assert all(set(r.status) == {"cached"} for r in runs.values())

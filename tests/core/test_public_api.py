@@ -10,7 +10,7 @@ import ollama_nb
 EXPECTED = {
     "ChatMessage", "ChatPanel", "ChatResult", "ContextLengthWarning", "Dashboard", "GenerationOptions", "ModelManager",
     "ModelNotFoundError", "OllamaNbError", "ServerUnavailableError", "__version__", "abatch",
-    "achat", "aembed", "agenerate", "batch", "chat", "compare", "configure", "copy", "delete",
+    "achat", "acompare", "aembed", "agenerate", "batch", "chat", "compare", "configure", "copy", "delete",
     "embed", "generate", "get_runtime", "load_ipython_extension", "metrics", "models", "projects",
     "ps", "pull", "report", "show", "stream_chat", "summary", "unload_ipython_extension", "usage",
     "version",
