@@ -17,6 +17,7 @@ INFERENCE_KINDS = ("chat", "generate", "vision", "embed")
 SUMMARY_COLUMNS = (
     "requests",
     "errors",
+    "cached",
     "latency_p50_s",
     "latency_p95_s",
     "ttft_p50_s",
@@ -43,9 +44,12 @@ def _mean(values: pd.Series) -> float:
 def _model_row(group: pd.DataFrame) -> dict[str, float | int]:
     ok = group[(group["status"] == "ok") & group["kind"].isin(INFERENCE_KINDS)]
     cold = ok[ok["cold_load"]]
+    served = group["status"] == "cached"
+    computed = group[~served]  # a kept answer's tokens were generated on an earlier run
     return {
         "requests": len(group),
         "errors": int((group["status"] == "error").sum()),
+        "cached": int(served.sum()),
         "latency_p50_s": _quantile(ok["latency_s"], 0.50),
         "latency_p95_s": _quantile(ok["latency_s"], 0.95),
         "ttft_p50_s": _quantile(ok["ttft_s"], 0.50),
@@ -54,17 +58,19 @@ def _model_row(group: pd.DataFrame) -> dict[str, float | int]:
         "prompt_tps_mean": _mean(ok["prompt_tps"]),
         "cold_loads": len(cold),
         "load_mean_s": _mean(cold["load_s"]),
-        "tokens_in": int(group["prompt_tokens"].sum()),
-        "tokens_out": int(group["eval_tokens"].sum()),
+        "tokens_in": int(computed["prompt_tokens"].sum()),
+        "tokens_out": int(computed["eval_tokens"].sum()),
     }
 
 
 def model_summary(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per model: counts, latency and TTFT percentiles, speeds, cold loads, tokens.
 
-    ``requests`` and ``errors`` count every request kind; the timing columns use
-    successful inference requests only (an error or a pull would skew them), and
-    ``load_mean_s`` is the mean load time of the cold loads.
+    ``requests`` and ``errors`` count every request kind and ``cached`` the answers
+    served from the response cache; the timing columns use successful inference
+    requests only (an error, a pull or a cached answer would skew them), tokens
+    count only what a model computed, and ``load_mean_s`` is the mean load time of
+    the cold loads.
     """
     if frame.empty:
         return pd.DataFrame(columns=list(SUMMARY_COLUMNS), index=pd.Index([], name="model"))

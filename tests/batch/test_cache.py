@@ -127,3 +127,9 @@ def test_hits_are_recorded_as_cached_and_kept_out_of_speed_figures(
     assert statuses.count("ok") == 4 and statuses.count("cached") == 4
     cached = [e for e in seen.events if e.status == "cached"]
     assert all(e.timings.latency_s is None and e.timings.eval_ns == 0 for e in cached)
+    # %ollama metrics: hits counted apart, and neither their tokens nor their speed claimed.
+    runtime.telemetry.flush()
+    table = ollama_nb.summary(runtime=runtime).loc["llama3.2:latest"]
+    computed = sum(e.timings.eval_count for e in seen.events if e.status == "ok")
+    assert table["requests"] == 8 and table["cached"] == 4
+    assert table["tokens_out"] == computed
