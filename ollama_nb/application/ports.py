@@ -7,7 +7,7 @@ files or Pillow.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypeAlias
@@ -172,6 +172,14 @@ class ResponseCache(Protocol):
     async def get(self, key: str, digest: str) -> CachedReply | None: ...
 
     async def put(self, key: str, digest: str, reply: CachedReply) -> None: ...
+
+    async def get_vectors(
+        self, keys: Sequence[str], digest: str
+    ) -> list[tuple[float, ...] | None]: ...
+
+    async def put_vectors(
+        self, entries: Sequence[tuple[str, tuple[float, ...]]], digest: str, model: str
+    ) -> None: ...
 
 
 class ModelRegistry(Protocol):

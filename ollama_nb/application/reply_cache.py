@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..domain import ChatRequest, ChatResult, GenerateRequest, Timings, ToolCall
+from ..domain import ChatRequest, ChatResult, EmbedRequest, GenerateRequest, Timings, ToolCall
 
 #: Bumped when the key's recipe or the entry's shape changes: old entries then miss.
 CACHE_FORMAT = 1
@@ -168,6 +169,42 @@ def cache_key(request: ChatRequest | GenerateRequest, digest: str) -> str:
     }
     text = json.dumps(identity, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return _sha256(text)
+
+
+#: The longest vector an entry may carry back.
+MAX_VECTOR_LENGTH = 65_536
+
+
+def embedding_key(request: EmbedRequest, text: str, digest: str) -> str:
+    """One text's vector: the model's digest, the text and what shapes the vector."""
+    identity = {
+        "format": CACHE_FORMAT,
+        "endpoint": "embed",
+        "digest": digest,
+        "input": text,
+        "truncate": request.truncate,
+        "dimensions": request.dimensions,
+        "options": request.options.to_wire(),
+    }
+    text_key = json.dumps(identity, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return _sha256(text_key)
+
+
+def vector_to_json(vector: tuple[float, ...]) -> str:
+    return json.dumps(list(vector), separators=(",", ":"))
+
+
+def vector_from_json(text: str) -> tuple[float, ...]:
+    """Parse a kept vector read back from disk; ``ValueError`` for anything not ours."""
+    data = json.loads(text)
+    if not isinstance(data, list) or not 0 < len(data) <= MAX_VECTOR_LENGTH:
+        raise ValueError("entry is not a vector")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in data):
+        raise ValueError("entry is not a vector of numbers")
+    vector = tuple(float(v) for v in data)
+    if not all(math.isfinite(v) for v in vector):
+        raise ValueError("entry has a non-finite number")
+    return vector
 
 
 def _sha256(text: str) -> str:

@@ -16,7 +16,7 @@ import json
 import random
 from collections.abc import AsyncGenerator, Callable, Collection
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from ..domain import (
@@ -54,7 +54,7 @@ from .ports import (
     ResponseCache,
 )
 from .replies import ReplyAccumulator
-from .reply_cache import CachedReply, cache_key, wants_cache
+from .reply_cache import CachedReply, cache_key, embedding_key, wants_cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,8 +317,49 @@ def _record_simple(
 
 
 async def embed(
-    ports: Ports, request: EmbedRequest, *, priority: Priority = "interactive"
+    ports: Ports,
+    request: EmbedRequest,
+    *,
+    priority: Priority = "interactive",
+    cache: bool = False,
+    digest: str | None = None,
 ) -> EmbedResult:
+    """One vector per input; ``cache=True`` serves kept vectors and sends only the rest.
+
+    Embeddings are kept only when asked: a vector is large, and a default that
+    filled the cache with them would push out the answers it is there for.
+    ``digest`` is the model's, when the caller looked it up once (a batch).
+    """
+    if cache and ports.cache is not None:
+        digest = digest or await model_digest(ports, request.model)
+        if digest:
+            return await _embed_cached(ports, request, priority, ports.cache, digest)
+    return await _embed_sent(ports, request, priority)
+
+
+async def _embed_cached(
+    ports: Ports, request: EmbedRequest, priority: Priority, cache: ResponseCache, digest: str
+) -> EmbedResult:
+    keys = [embedding_key(request, text, digest) for text in request.inputs]
+    kept = await cache.get_vectors(keys, digest)
+    missing = [i for i, vector in enumerate(kept) if vector is None]
+    if not missing:
+        _record_simple(
+            ports, "embed", request.model.value, ports.clock.time(), "cached", Timings(), None
+        )
+        vectors = tuple(v for v in kept if v is not None)
+        return EmbedResult(model=request.model.value, embeddings=vectors, cached=len(keys))
+    sent = replace(request, inputs=tuple(request.inputs[i] for i in missing))
+    result = await _embed_sent(ports, sent, priority)
+    fresh = dict(zip(missing, result.embeddings, strict=True))
+    await cache.put_vectors(
+        [(keys[i], vector) for i, vector in fresh.items()], digest, request.model.value
+    )
+    merged = tuple(fresh[i] if v is None else v for i, v in enumerate(kept))
+    return replace(result, embeddings=merged, cached=len(keys) - len(missing))
+
+
+async def _embed_sent(ports: Ports, request: EmbedRequest, priority: Priority) -> EmbedResult:
     started_at = ports.clock.time()
     t0 = ports.clock.monotonic()
     status: RequestStatus = "interrupted"

@@ -44,6 +44,7 @@ class EmbedRun:
         concurrency: int,
         retries: int,
         backoff_s: float,
+        cache: bool = False,
     ) -> None:
         self.frame = frame
         self.column = column
@@ -56,7 +57,9 @@ class EmbedRun:
         n = len(frame)
         self.vectors: list[np.ndarray[Any, Any] | None] = [None] * n
         self.errors: list[str | None] = [None] * n
-        self.ok = self.failed = self.skipped = 0
+        self.cache = cache
+        self._digest: str | None = None
+        self.ok = self.failed = self.skipped = self.cached = 0
         self.tokens = 0
         self.stopped: str | None = None
         self.fatal: OllamaNbError | None = None
@@ -81,13 +84,16 @@ class EmbedRun:
 
     @property
     def finished(self) -> int:
-        return self.ok + self.failed + self.skipped
+        return self.ok + self.failed + self.skipped + self.cached
 
     def counts(self) -> tuple[int, int, int]:
         """Rows finished and failed for the progress bar (embeddings generate no tokens)."""
         return self.finished, self.failed, 0
 
     async def run(self, ports: use_cases.Ports) -> None:
+        if self.cache and ports.cache is not None:
+            # Once per run: every text's key names the model by this digest.
+            self._digest = await use_cases.model_digest(ports, self.model)
         async with asyncio.TaskGroup() as group:
             for _ in range(self.concurrency):
                 group.create_task(self._worker(ports))
@@ -103,7 +109,14 @@ class EmbedRun:
             )
             try:
                 result = await self._retries.send(
-                    partial(use_cases.embed, ports, request, priority="batch"),
+                    partial(
+                        use_cases.embed,
+                        ports,
+                        request,
+                        priority="batch",
+                        cache=self._digest is not None,
+                        digest=self._digest,
+                    ),
                     stopping=lambda: self.stopped is not None,
                 )
             except RowFailedError as failed:
@@ -116,14 +129,15 @@ class EmbedRun:
             self.tokens += result.timings.prompt_eval_count
             for (pos, _), vector in zip(group, result.embeddings, strict=True):
                 self.vectors[pos] = np.asarray(vector, dtype=np.float32)
-            self.ok += len(group)
+            self.ok += len(group) - result.cached
+            self.cached += result.cached
 
     def summary(self, wall_s: float, stopped: str | None) -> BatchSummary:
         return BatchSummary(
             rows=len(self.frame),
             ok=self.ok,
             failed=self.failed,
-            cached=0,
+            cached=self.cached,
             skipped=self.skipped,
             not_run=len(self.frame) - self.finished,
             deduplicated=0,
@@ -144,6 +158,7 @@ class EmbedArgs:
     retries: int = 2
     progress: bool = True
     output: str = "embedding"
+    cache: bool = False
 
 
 def _build(df: pd.DataFrame, column: Hashable, args: EmbedArgs, runtime: Runtime) -> EmbedRun:
@@ -177,14 +192,21 @@ def _build(df: pd.DataFrame, column: Hashable, args: EmbedArgs, runtime: Runtime
         concurrency=chosen,
         retries=args.retries,
         backoff_s=runtime.settings.retry_backoff_s,
+        cache=_check_cache(args.cache),
     )
+
+
+def _check_cache(cache: object) -> bool:
+    if not isinstance(cache, bool):
+        raise InvalidInputError(f"cache must be True or False, got {cache!r}.")
+    return cache
 
 
 def _finish(run: EmbedRun, ended: Ended, args: EmbedArgs) -> pd.DataFrame:
     import numpy as np
 
     stopped = "interrupted" if ended.interrupted else run.stopped
-    if run.fatal is not None and run.ok == 0 and not ended.interrupted:
+    if run.fatal is not None and run.ok + run.cached == 0 and not ended.interrupted:
         raise run.fatal
     if stopped is not None:
         for pos, (vector, error) in enumerate(zip(run.vectors, run.errors, strict=True)):

@@ -133,6 +133,7 @@ class EmbedResult:
     model: str
     embeddings: tuple[tuple[float, ...], ...]
     timings: Timings = field(default_factory=Timings)
+    cached: int = 0  # how many of the vectors came from the response cache
 
 
 @dataclass(frozen=True, slots=True)

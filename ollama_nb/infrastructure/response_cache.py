@@ -20,13 +20,21 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from ..application.reply_cache import CACHE_FORMAT, CachedReply
+from ..application.reply_cache import (
+    CACHE_FORMAT,
+    CachedReply,
+    vector_from_json,
+    vector_to_json,
+)
 from .private_files import private_dir, touch_private
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CACHE_DB_NAME = "responses.sqlite"
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
@@ -108,20 +116,42 @@ class SqliteResponseCache:
     async def put(self, key: str, digest: str, reply: CachedReply) -> None:
         await asyncio.to_thread(self.store, key, digest, reply)
 
+    async def get_vectors(self, keys: Sequence[str], digest: str) -> list[tuple[float, ...] | None]:
+        return await asyncio.to_thread(self.lookup_vectors, keys, digest)
+
+    async def put_vectors(
+        self, entries: Sequence[tuple[str, tuple[float, ...]]], digest: str, model: str
+    ) -> None:
+        await asyncio.to_thread(self.store_vectors, entries, digest, model)
+
     # --- blocking work (worker threads, or a magic's own thread) --------------------
 
     def lookup(self, key: str, digest: str) -> CachedReply | None:
-        try:
-            with self._lock:
-                return self._lookup(self._connection(), key, digest)
-        except (sqlite3.Error, OSError) as exc:
-            self._trouble("read", exc)
-            return None
+        return self._read([key], digest, CachedReply.from_json)[0]
+
+    def lookup_vectors(self, keys: Sequence[str], digest: str) -> list[tuple[float, ...] | None]:
+        return self._read(keys, digest, vector_from_json)
 
     def store(self, key: str, digest: str, reply: CachedReply) -> None:
+        self._write([(key, reply.to_json())], digest, reply.model)
+
+    def store_vectors(
+        self, entries: Sequence[tuple[str, tuple[float, ...]]], digest: str, model: str
+    ) -> None:
+        self._write([(k, vector_to_json(v)) for k, v in entries], digest, model)
+
+    def _read(self, keys: Sequence[str], digest: str, parse: Callable[[str], T]) -> list[T | None]:
         try:
             with self._lock:
-                self._store(self._connection(), key, digest, reply)
+                return self._lookup(self._connection(), keys, digest, parse)
+        except (sqlite3.Error, OSError) as exc:
+            self._trouble("read", exc)
+            return [None] * len(keys)
+
+    def _write(self, entries: Sequence[tuple[str, str]], digest: str, model: str) -> None:
+        try:
+            with self._lock:
+                self._store(self._connection(), entries, digest, model)
         except (sqlite3.Error, OSError) as exc:
             self._trouble("write", exc)
 
@@ -203,62 +233,72 @@ class SqliteResponseCache:
             self._db = db
         return self._db
 
-    def _lookup(self, db: sqlite3.Connection, key: str, digest: str) -> CachedReply | None:
-        row = db.execute(
-            "SELECT digest, reply, checksum FROM entries WHERE key = ?", (key,)
-        ).fetchone()
-        reply: CachedReply | None = None
-        bad = False
-        if row is not None:
-            stored_digest, text, stored_sum = row
-            if (
-                isinstance(text, str)
-                and stored_digest == digest
-                and stored_sum == checksum(key, digest, text)
-            ):
+    def _lookup(
+        self, db: sqlite3.Connection, keys: Sequence[str], digest: str, parse: Callable[[str], T]
+    ) -> list[T | None]:
+        """Each key's entry if it checks out; hits, misses and bad entries counted at once."""
+        found: list[T | None] = []
+        bad: list[str] = []
+        for key in keys:
+            row = db.execute(
+                "SELECT digest, reply, checksum FROM entries WHERE key = ?", (key,)
+            ).fetchone()
+            value: T | None = None
+            if row is not None:
+                stored_digest, text, stored_sum = row
+                trusted = (
+                    isinstance(text, str)
+                    and stored_digest == digest
+                    and stored_sum == checksum(key, digest, text)
+                )
                 try:
-                    reply = CachedReply.from_json(text)
+                    value = parse(text) if trusted else None
                 except (ValueError, TypeError):  # json errors are ValueErrors
-                    bad = True
-            else:
-                bad = True
+                    value = None
+                if value is None:
+                    bad.append(key)
+            found.append(value)
+        hits = [k for k, v in zip(keys, found, strict=True) if v is not None]
         db.execute("BEGIN IMMEDIATE")
         try:
-            if reply is not None:
+            now = time.time()
+            for key in hits:
                 db.execute(
                     "UPDATE entries SET used_at = ?, used_seq = (SELECT MAX(used_seq) + 1 "
                     "FROM entries), hits = hits + 1 WHERE key = ?",
-                    (time.time(), key),
+                    (now, key),
                 )
-                db.execute("UPDATE counters SET value = value + 1 WHERE name = 'hits'")
-            else:
-                db.execute("UPDATE counters SET value = value + 1 WHERE name = 'misses'")
-            if bad:
+            db.execute("UPDATE counters SET value = value + ? WHERE name = 'hits'", (len(hits),))
+            misses = len(keys) - len(hits)
+            db.execute("UPDATE counters SET value = value + ? WHERE name = 'misses'", (misses,))
+            for key in bad:
                 log.warning("ollama_nb: a response cache entry failed its checks; it was removed.")
                 self._delete(db, "key = ?", (key,))
-                db.execute("UPDATE counters SET value = value + 1 WHERE name = 'bad'")
+            db.execute("UPDATE counters SET value = value + ? WHERE name = 'bad'", (len(bad),))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return reply
+        return found
 
-    def _store(self, db: sqlite3.Connection, key: str, digest: str, reply: CachedReply) -> None:
-        text = reply.to_json()
-        size = len(key) + len(digest) + len(text.encode("utf-8"))
-        if size > self.max_bytes:
-            return  # one answer larger than the whole cache: keeping it would evict everything
+    def _store(
+        self, db: sqlite3.Connection, entries: Sequence[tuple[str, str]], digest: str, model: str
+    ) -> None:
         now = time.time()
         db.execute("BEGIN IMMEDIATE")
         try:
-            self._delete(db, "key = ?", (key,))
-            db.execute(
-                "INSERT INTO entries (key, digest, model, reply, checksum, bytes, created_at, "
-                "used_at, used_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-                "(SELECT COALESCE(MAX(used_seq), 0) + 1 FROM entries))",
-                (key, digest, reply.model, text, checksum(key, digest, text), size, now, now),
-            )
-            db.execute("UPDATE counters SET value = value + ? WHERE name = 'bytes'", (size,))
+            for key, text in entries:
+                size = len(key) + len(digest) + len(text.encode("utf-8"))
+                if size > self.max_bytes:
+                    continue  # larger than the whole cache: keeping it would evict everything
+                self._delete(db, "key = ?", (key,))
+                db.execute(
+                    "INSERT INTO entries (key, digest, model, reply, checksum, bytes, created_at, "
+                    "used_at, used_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+                    "(SELECT COALESCE(MAX(used_seq), 0) + 1 FROM entries))",
+                    (key, digest, model, text, checksum(key, digest, text), size, now, now),
+                )
+                db.execute("UPDATE counters SET value = value + ? WHERE name = 'bytes'", (size,))
             self._evict(db)
             db.execute("COMMIT")
         except BaseException:
@@ -300,6 +340,8 @@ class SqliteResponseCache:
 
 def _preview(reply_json: str) -> str:
     """The start of an entry's reply text for a listing (the JSON may be cut mid-way)."""
+    if reply_json.startswith("["):
+        return "(embedding vector)"
     marker = '"text":"'
     start = reply_json.find(marker)
     if start < 0:

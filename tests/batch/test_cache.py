@@ -133,3 +133,23 @@ def test_hits_are_recorded_as_cached_and_kept_out_of_speed_figures(
     computed = sum(e.timings.eval_count for e in seen.events if e.status == "ok")
     assert table["requests"] == 8 and table["cached"] == 4
     assert table["tokens_out"] == computed
+
+
+def test_embeddings_are_kept_when_asked_and_only_the_new_texts_are_sent(
+    ollama_standin: StandinHandle, runtime: Runtime
+) -> None:
+    frame = pd.DataFrame({"text": ["alpha", "beta", "gamma"]})
+    first = frame.ollama.embed("text", model="nomic-embed-text", cache=True, progress=False)
+    sent = [e["body"]["input"] for e in ollama_standin.requests("/api/embed")]
+    assert sent == [["alpha", "beta", "gamma"]]
+    ollama_standin.reset()
+    more = pd.DataFrame({"text": ["gamma", "delta", "alpha"]})
+    second = more.ollama.embed("text", model="nomic-embed-text", cache=True, progress=False)
+    assert [e["body"]["input"] for e in ollama_standin.requests("/api/embed")] == [["delta"]]
+    assert (second.loc[0, "embedding"] == first.loc[2, "embedding"]).all()
+    assert (second.loc[2, "embedding"] == first.loc[0, "embedding"]).all()
+    summary = second.attrs["ollama_embed"]
+    assert summary["cached"] == 2 and summary["ok"] == 1
+    ollama_standin.reset()
+    frame.ollama.embed("text", model="nomic-embed-text", progress=False)  # not asked: sent
+    assert len(ollama_standin.requests("/api/embed")) == 1

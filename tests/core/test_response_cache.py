@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from ollama_nb.application.reply_cache import CachedReply, cache_key, wants_cache
+from ollama_nb.application.reply_cache import (
+    CachedReply,
+    cache_key,
+    vector_from_json,
+    wants_cache,
+)
 from ollama_nb.domain import (
     ChatMessage,
     ChatRequest,
@@ -177,3 +182,14 @@ def test_two_kernels_share_one_file(tmp_path: Path) -> None:
     assert two.lookup("a7", DIGEST) == reply("a7") and one.lookup("b9", DIGEST) == reply("b9")
     one.close()
     two.close()
+
+
+async def test_vectors_round_trip_and_bad_ones_are_refused(tmp_path: Path) -> None:
+    cache = SqliteResponseCache(tmp_path / "r.sqlite")
+    await cache.put_vectors([("v1", (0.5, -1.0)), ("v2", (2.0, 3.0))], DIGEST, "nomic")
+    assert await cache.get_vectors(["v1", "nope", "v2"], DIGEST) == [(0.5, -1.0), None, (2.0, 3.0)]
+    for bad in ("[]", '["a"]', "[true]", "[1e999]", '{"text":"x"}'):
+        with pytest.raises(ValueError):
+            vector_from_json(bad)
+    assert "(embedding vector)" in [e.preview for e in cache.entries()]
+    cache.close()
