@@ -21,7 +21,7 @@ from .application.context_guard import (
     server_context_length,
 )
 from .application.replies import ReplyAccumulator
-from .application.tool_loop import DEFAULT_MAX_ROUNDS, ToolLoop, chat_with_tools
+from .application.tool_loop import ToolLoop, chat_with_tools
 from .application.tools import Tool, ToolOutcome, ToolSet
 from .domain import (
     ChatChunk,
@@ -113,7 +113,7 @@ def chat(
     model: str | None = None,
     on_chunk: Callable[[ChatChunk], None] | None = None,
     tools: Sequence[Callable[..., Any] | Tool] | None = None,
-    max_rounds: int = DEFAULT_MAX_ROUNDS,
+    max_rounds: int | None = None,
     on_tool: Callable[[ToolOutcome], None] | None = None,
     **kwargs: Any,
 ) -> ChatResult:
@@ -132,7 +132,7 @@ def chat(
     request = chat_request(prompt, model=model, runtime=runtime, images=images, **kwargs)
     check = _warn_if_long(request, context_check(request, runtime))
     if tools:
-        loop = ToolLoop(ToolSet.from_functions(tools), max_rounds)
+        loop = runtime.tool_loop(ToolSet.from_functions(tools), max_rounds)
         result = _run_tools(runtime, request, loop, on_chunk, on_tool, _saved(images))
     else:
         result = _run_keeping_partial(runtime, request, on_chunk, _saved(images))
@@ -260,7 +260,7 @@ async def achat(
     *,
     model: str | None = None,
     tools: Sequence[Callable[..., Any] | Tool] | None = None,
-    max_rounds: int = DEFAULT_MAX_ROUNDS,
+    max_rounds: int | None = None,
     on_tool: Callable[[ToolOutcome], None] | None = None,
     **kwargs: Any,
 ) -> ChatResult:
@@ -272,7 +272,7 @@ async def achat(
     checked = await runtime.arun(_checker(request)) if needs_check(request) else None
     check = _warn_if_long(request, checked)
     if tools:
-        loop = ToolLoop(ToolSet.from_functions(tools), max_rounds)
+        loop = runtime.tool_loop(ToolSet.from_functions(tools), max_rounds)
         result = await runtime.arun(
             lambda ports: _complete_tools(ports, request, loop, None, on_tool, saved)
         )

@@ -18,7 +18,7 @@ from ..domain import InvalidInputError, KeepAlive, Think
 from ..request_builder import RequestBuilder, UserOptions
 from ..runtime import Runtime, get_runtime
 from .arguments import keyword_form
-from .checkpoint import open_checkpoint
+from .checkpoint import RowSigner, open_checkpoint
 from .driver import Ended, run_awaiting, run_blocking
 from .progress import Progress
 from .results import META_COLUMNS
@@ -190,8 +190,11 @@ def _spec(df: pd.DataFrame, template: Template, args: BatchArgs, runtime: Runtim
             f"max_errors must be a whole number >= 0 or None, got {max_errors!r}."
         )
     checkpoint = args.checkpoint
+    secret = b""
     if checkpoint is not None:
-        open_checkpoint(checkpoint).close()  # fail now on a bad path, not on the first row
+        secret = runtime.checkpoint_secret()
+        # Fail now on a bad path (a file: URI, a symlink), not on the first row.
+        open_checkpoint(checkpoint, RowSigner(secret)).close()
         checkpoint = str(checkpoint)
     return BatchSpec(
         kind=args.kind,
@@ -206,6 +209,7 @@ def _spec(df: pd.DataFrame, template: Template, args: BatchArgs, runtime: Runtim
         images=images,
         max_errors=max_errors,
         checkpoint=checkpoint,
+        checkpoint_secret=secret,
         server_context=server_context_length(),
     )
 
