@@ -106,7 +106,7 @@ def _image_as_link(
     token = tokens[idx]
     src = str(token.attrGet("src") or "")
     alt = renderer.renderInlineAsText(token.children or [], options, env) or src
-    label = f"🖼 {html.escape(alt)}"
+    label = f"image: {html.escape(alt)}"
     if not allowed_link(src):
         return label
     return f'<a href="{html.escape(src, quote=True)}">{label}</a>'

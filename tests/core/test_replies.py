@@ -104,7 +104,7 @@ def test_remote_image_becomes_a_link_and_loads_nothing() -> None:
         {"href": "https://evil.example/pixel.png", "rel": "noopener noreferrer nofollow"},
     ) in tags
     assert all(tag != "img" and "src" not in attrs for tag, attrs in tags)
-    assert "tracking pixel" in html
+    assert ">image: tracking pixel</a>" in html
 
 
 def test_markdown_still_renders() -> None:
