@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..application.conversations import forget_shell_conversations
 from ..presentation.display import register_formatters, unregister_formatters
 from ..runtime import get_runtime
 from . import (  # each registers its ``%ollama`` subcommands
@@ -61,6 +62,7 @@ def unload_ipython_extension(ip: Any) -> None:
     magics = manager.registry.pop("OllamaMagics", None)
     if magics is None:
         return
+    forget_shell_conversations(ip)
     for kind, names in magics.magics.items():
         for name in names:
             manager.magics[kind].pop(name, None)

@@ -16,8 +16,8 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 
 from ...serving.catalogue import ModelCard
 from ...serving.engine import (
-    ChatMessage,
     Embedding,
+    EngineMessage,
     Finish,
     GenerationRequest,
     JsonValue,
@@ -48,7 +48,7 @@ def count_tokens(text: str) -> int:
     return len(text.split())
 
 
-def _last(messages: Sequence[ChatMessage], role: str) -> ChatMessage | None:
+def _last(messages: Sequence[EngineMessage], role: str) -> EngineMessage | None:
     return next((m for m in reversed(messages) if m.role == role), None)
 
 
@@ -202,7 +202,7 @@ class ScriptedEngine:
         return ()
 
     @staticmethod
-    def _scripted_calls(messages: Sequence[ChatMessage]) -> tuple[ToolCall, ...]:
+    def _scripted_calls(messages: Sequence[EngineMessage]) -> tuple[ToolCall, ...]:
         last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
         if last_user is None:
             return ()
