@@ -59,7 +59,7 @@ def test_retry_after_a_kernel_restart_from_parquet_and_checkpoint(
     out.to_parquet(tmp_path / "out.parquet")
     ollama_standin.reset()
     # A new kernel: a new runtime, and the in-memory record of the call is gone.
-    fresh = make_runtime(ollama_standin.url, tmp_path / "fresh")
+    fresh = make_runtime(ollama_standin.url, runtime.settings.data_dir)  # same data dir
     set_runtime(fresh)
     try:
         from ollama_nb.batch import retry as retry_module
