@@ -178,7 +178,7 @@ class SqliteResponseCache:
             rows = (
                 self._connection()
                 .execute(
-                    "SELECT model, digest, created_at, used_at, hits, bytes, substr(reply, 1, 400) "
+                    "SELECT model, digest, created_at, used_at, hits, bytes, reply "
                     "FROM entries ORDER BY used_seq DESC LIMIT ?",
                     (limit,),
                 )
@@ -339,13 +339,12 @@ class SqliteResponseCache:
 
 
 def _preview(reply_json: str) -> str:
-    """The start of an entry's reply text for a listing (the JSON may be cut mid-way)."""
-    if reply_json.startswith("["):
-        return "(embedding vector)"
-    marker = '"text":"'
-    start = reply_json.find(marker)
-    if start < 0:
-        return ""
-    text = reply_json[start + len(marker) :]
-    end = text.find('","')
-    return (text if end < 0 else text[:end])[:80].replace("\\n", " ")
+    """The start of an entry's answer for a listing; the entry is parsed (and checked) first."""
+    try:
+        if reply_json.startswith("["):
+            return f"(embedding vector, {len(vector_from_json(reply_json))} numbers)"
+        text = CachedReply.from_json(reply_json).text
+    except (ValueError, TypeError):
+        return "(unreadable: it will be dropped when next asked for)"
+    line = " ".join(text.split())
+    return line if len(line) <= 80 else line[:79] + "…"

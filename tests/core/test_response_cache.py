@@ -191,5 +191,5 @@ async def test_vectors_round_trip_and_bad_ones_are_refused(tmp_path: Path) -> No
     for bad in ("[]", '["a"]', "[true]", "[1e999]", '{"text":"x"}'):
         with pytest.raises(ValueError):
             vector_from_json(bad)
-    assert "(embedding vector)" in [e.preview for e in cache.entries()]
+    assert "(embedding vector, 2 numbers)" in [e.preview for e in cache.entries()]
     cache.close()
