@@ -16,6 +16,8 @@ import pytest
 from ollama_nb.infrastructure import loop_thread
 from ollama_nb.infrastructure.loop_thread import LoopThread
 
+pytestmark = pytest.mark.concurrency
+
 
 @pytest.fixture
 def loop() -> Iterator[LoopThread]:

@@ -24,6 +24,8 @@ from ollama_nb.testing.pytest_plugin import StandinFactory
 
 from .conftest import make_runtime
 
+pytestmark = pytest.mark.concurrency
+
 SCHEMA = {
     "type": "object",
     "properties": {"label": {"type": "string"}, "score": {"type": "integer"}},
@@ -85,7 +87,7 @@ def test_requests_in_flight_are_bounded_cluster_wide(
         rt.close()
     stats = standin.stats()
     assert (result["status"] == "ok").all()
-    assert stats["max_running_seen"] == 2
+    assert 1 <= stats["max_running_seen"] <= 2
     # Unbounded, 4 partitions x 2 would queue up to 6. One may show as waiting for an
     # instant: the server frees its slot just after the client has read the last line.
     assert stats["max_waiting_seen"] <= 1
