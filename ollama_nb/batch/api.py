@@ -19,7 +19,7 @@ from ..domain.checks import whole_number
 from ..request_builder import RequestBuilder, UserOptions
 from ..runtime import Runtime, get_runtime
 from .arguments import keyword_form
-from .checkpoint import open_checkpoint
+from .checkpoint import RowSigner, open_checkpoint
 from .driver import Ended, run_awaiting, run_blocking
 from .progress import Progress
 from .results import META_COLUMNS
@@ -181,8 +181,11 @@ def _spec(df: pd.DataFrame, template: Template, args: BatchArgs, runtime: Runtim
     retries = whole_number("retries", args.retries, 0)
     max_errors = whole_number("max_errors", args.max_errors, 0, optional=True)
     checkpoint = args.checkpoint
+    secret = b""
     if checkpoint is not None:
-        open_checkpoint(checkpoint).close()  # fail now on a bad path, not on the first row
+        secret = runtime.checkpoint_secret()
+        # Fail now on a bad path (a file: URI, a symlink), not on the first row.
+        open_checkpoint(checkpoint, RowSigner(secret)).close()
         checkpoint = str(checkpoint)
     return BatchSpec(
         kind=args.kind,
@@ -197,6 +200,7 @@ def _spec(df: pd.DataFrame, template: Template, args: BatchArgs, runtime: Runtim
         images=images,
         max_errors=max_errors,
         checkpoint=checkpoint,
+        checkpoint_secret=secret,
         server_context=server_context_length(),
     )
 

@@ -19,7 +19,7 @@ from distributed import get_client
 
 from ..batch import batch, embed_column
 from ..batch.api import Template
-from ..batch.checkpoint import is_url
+from ..batch.checkpoint import is_url, plain_location
 from ..domain import InvalidInputError
 from ..domain.checks import whole_number
 from ..request_builder import resolve_model
@@ -71,6 +71,8 @@ class DaskOllamaAccessor:
             raise InvalidInputError(
                 "checkpoint= is for chat and generate; embeddings are cheap to redo."
             )
+        if checkpoint is not None:
+            plain_location(checkpoint)  # a file: URI is refused before any partition runs
         if checkpoint is not None and not is_url(checkpoint) and checkpoint.endswith(".sqlite"):
             raise InvalidInputError(
                 f"checkpoint={checkpoint!r} looks like a file; a Dask batch needs a folder.",

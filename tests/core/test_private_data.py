@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import ollama_nb
-from ollama_nb.batch.checkpoint import Checkpoint
+from ollama_nb.batch.checkpoint import Checkpoint, RowSigner
 from ollama_nb.domain import RequestEvent
 from ollama_nb.infrastructure.event_sinks import FanOut
 from ollama_nb.infrastructure.private_files import private_dir
@@ -53,7 +53,9 @@ def _exercise(runtime: Runtime, data_dir: Path) -> None:
     server = ServerProcess(runtime.settings.ollama_host, data_dir)
     with pytest.raises(NotOwnedError):  # the stand-in is not ours: refused, after taking the lock
         server.stop()
-    Checkpoint(data_dir / "batches" / "reviews.sqlite").close()
+    Checkpoint(
+        data_dir / "batches" / "reviews.sqlite", RowSigner(runtime.checkpoint_secret())
+    ).close()
 
 
 @posix_only
@@ -106,7 +108,7 @@ def test_looser_folders_and_files_are_tightened_with_one_notice_each(
 
 def test_checkpoint_leaves_the_users_folder_alone(tmp_path: Path) -> None:
     tmp_path.chmod(0o755)
-    Checkpoint(tmp_path / "rows.sqlite").close()
+    Checkpoint(tmp_path / "rows.sqlite", RowSigner(b"k" * 32)).close()
     assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o755
     if os.name == "posix":
         assert stat.S_IMODE((tmp_path / "rows.sqlite").stat().st_mode) == 0o600
