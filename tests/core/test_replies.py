@@ -187,3 +187,16 @@ def test_one_line_strips_control_codes_and_bounds_length() -> None:
 )
 def test_any_reply_is_inert(text: str) -> None:
     assert_inert(markdown_html(text))
+
+
+def test_tables_of_replies_are_escaped() -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {"answer": [HOSTILE["img_onerror"], HOSTILE["script"]], "score": [1.23456, None]},
+        index=["<b>model</b>", "x"],
+    )
+    html = replies.frame_html(frame)
+    assert_inert(html)
+    assert "&lt;img src=x onerror=" in html and "&lt;b&gt;model&lt;/b&gt;" in html
+    assert "1.23" in html and "<td>-</td>" in html
