@@ -200,3 +200,24 @@ def test_tables_of_replies_are_escaped() -> None:
     assert_inert(html)
     assert "&lt;img src=x onerror=" in html and "&lt;b&gt;model&lt;/b&gt;" in html
     assert "1.23" in html and "<td>-</td>" in html
+
+
+def test_streaming_updates_slow_down_when_drawing_is_slow() -> None:
+    from itertools import count
+
+    from ollama_nb.presentation.display import RENDER_SHARE, StreamView
+
+    class Counting(StreamView):
+        def update(self, bundle: dict[str, str]) -> None:
+            assert "text/markdown" not in bundle
+            self.updates += 1
+
+    ticks = count()
+    # Every clock reading is 10 ms later, so each render "costs" 10 ms.
+    view = Counting(interval_s=0.0, now=lambda: next(ticks) * 0.01)
+    for _ in range(100):
+        view.feed("word ")
+    # Unthrottled (interval 0) it would update on all 100 tokens; a render costing
+    # 10 ms holds the next one back RENDER_SHARE x 10 ms.
+    assert RENDER_SHARE == 4
+    assert 100 // (RENDER_SHARE + 1) - 2 <= view.updates <= 100 // RENDER_SHARE + 1
