@@ -21,6 +21,7 @@ from ..batch import batch, embed_column
 from ..batch.api import Template
 from ..batch.checkpoint import is_url, plain_location
 from ..domain import InvalidInputError
+from ..domain.checks import whole_number
 from ..request_builder import resolve_model
 from ..runtime import Runtime, get_runtime
 from .job import Kind, PartitionJob, run_partition
@@ -111,10 +112,7 @@ def _cluster_leases(runtime: Runtime, concurrency: object) -> tuple[ClusterLease
         get_client()
     except ValueError:
         return ()
-    if concurrency is not None and (
-        isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
-    ):
-        raise InvalidInputError(f"concurrency must be a whole number >= 1, got {concurrency!r}.")
+    concurrency = whole_number("concurrency", concurrency, 1, optional=True)
     members = runtime.pool.members
     leases = []
     for member in members:

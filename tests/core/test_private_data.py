@@ -13,7 +13,6 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,27 +24,20 @@ from ollama_nb.domain import RequestEvent
 from ollama_nb.infrastructure.event_sinks import FanOut
 from ollama_nb.infrastructure.private_files import private_dir
 from ollama_nb.ollama_process.process import NotOwnedError, ServerProcess
-from ollama_nb.runtime import Runtime, set_runtime
-from ollama_nb.settings import load_settings
+from ollama_nb.runtime import Runtime
+from ollama_nb.testing.pytest_plugin import RuntimeFactory
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX permissions")
 
 
 @pytest.fixture
-def make_runtime(ollama_standin: Any) -> Iterator[Any]:
-    made: list[tuple[Runtime, Runtime | None]] = []
-
+def make_runtime(ollama_standin: Any, ollama_runtime_factory: RuntimeFactory) -> Any:
     def make(data_dir: Path) -> Runtime:
-        runtime = Runtime(
-            load_settings(host=ollama_standin.url, data_dir=data_dir, retry_backoff_s=0.0)
+        return ollama_runtime_factory(
+            ollama_standin.url, data_dir=data_dir, retry_backoff_s=0.0, request_log=True
         )
-        made.append((runtime, set_runtime(runtime)))
-        return runtime
 
-    yield make
-    for runtime, previous in reversed(made):
-        runtime.close()
-        set_runtime(previous)
+    return make
 
 
 def _modes(root: Path) -> dict[str, int]:
