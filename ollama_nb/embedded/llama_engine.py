@@ -297,7 +297,7 @@ class LlamaEngine:
         entry = self._loaded[card.name]
         loop = asyncio.get_running_loop()
         run = _Run(loop, asyncio.Queue())
-        prompt = self._prompt(card, request)
+        prompt = _with_context(self._prompt(card, request), request.context)
         options = merged_options(card, request.options)
         grammar_spec = request.format
         future = loop.run_in_executor(
@@ -332,6 +332,22 @@ class LlamaEngine:
             return lambda llama: text
         template = info.chat_template
         return lambda llama: template_prompt(llama, template, messages)
+
+
+def _with_context(render: Callable[[Any], str], context: tuple[int, ...]) -> Callable[[Any], str]:
+    """Put an earlier answer's ``context`` (token ids) before the new prompt, as Ollama does."""
+    if not context:
+        return render
+
+    def rendered(llama: Any) -> str:
+        vocab = int(llama.n_vocab())
+        bad = next((t for t in context if t >= vocab), None)
+        if bad is not None:
+            raise ApiError(400, f"invalid context: token id {bad} is not in the vocabulary")
+        earlier = str(llama.detokenize(list(context), special=True).decode("utf-8", "replace"))
+        return earlier + render(llama)
+
+    return rendered
 
 
 def template_prompt(llama: Any, template: str, messages: Sequence[ChatMessage]) -> str:
@@ -408,7 +424,36 @@ def _grammar(spec: object) -> Any:
 
     if spec == "json":
         return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
-    return LlamaGrammar.from_json_schema(json.dumps(spec), verbose=False)
+    try:
+        return LlamaGrammar.from_json_schema(json.dumps(spec), verbose=False)
+    except Exception as exc:  # the converter's own refusals (a dangling $ref, a bad type)
+        raise ApiError(400, f"invalid format schema: {exc}") from exc
+
+
+def _evaluate_prompt(llama: Any, tokens: list[int], *, fresh: bool, stop: threading.Event) -> bool:
+    """Evaluate all but the last prompt token, one batch at a time; ``False`` if cancelled.
+
+    ``Llama.generate`` evaluates a whole prompt in one call that cannot be interrupted, so
+    a client that left during a long prompt kept the model busy for seconds. Done here in
+    batches, with the stop flag checked between them, ``generate`` then finds the prompt
+    already in the KV cache and evaluates only its last token.
+    """
+    body = tokens[:-1]
+    start = 0
+    if fresh or llama.n_tokens == 0:
+        llama.reset()
+    else:
+        for cached, wanted in zip(llama.input_ids[: llama.n_tokens], body, strict=False):
+            if cached != wanted:
+                break
+            start += 1
+        llama.n_tokens = start  # eval() drops the cache past this point
+    step = max(1, int(llama.n_batch))
+    for i in range(start, len(body), step):
+        if stop.is_set():
+            return False
+        llama.eval(body[i : i + step])
+    return not stop.is_set()
 
 
 def _generate_blocking(
@@ -455,13 +500,14 @@ def _generate_steps(
         tokens = tokens[:KEEP_TOKENS] + tokens[-(room - KEEP_TOKENS) :]
     n_prompt = len(tokens)
     seed = options.get("seed")
-    if isinstance(seed, int) and seed >= 0:
-        # A reused KV prefix evaluates the prompt in other batch shapes, which changes the
-        # logits in the last bits; a seeded request evaluates it whole so it can repeat.
-        llama.reset()
-        llama.set_seed(seed)
-    else:
-        llama.set_seed(random.getrandbits(31))
+    seeded = isinstance(seed, int) and seed >= 0
+    llama.set_seed(seed if isinstance(seed, int) and seeded else random.getrandbits(31))
+    # A reused KV prefix evaluates the prompt in other batch shapes, which changes the
+    # logits in the last bits; a seeded or greedy request evaluates it whole so that its
+    # answer does not depend on the request before it.
+    fresh = seeded or _num(options, "temperature", 0.8) <= 0
+    if not _evaluate_prompt(llama, tokens, fresh=fresh, stop=run.stop):
+        return
     stops = options.get("stop")
     stop_filter = StopFilter(
         [s for s in stops if isinstance(s, str)] if isinstance(stops, list) else []
@@ -516,5 +562,6 @@ def _generate_steps(
             eval_tokens=len(generated),
             prompt_eval_s=first - started,
             eval_s=end - first,
+            context=(*tokens, *generated),
         )
     )
