@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import json
+import logging
 import os
 import random
 import threading
@@ -35,6 +36,8 @@ from ..serving.engine import (
 from ..serving.wire import ApiError
 from .gguf import GgufInfo
 from .models import ModelTooLargeError, check_memory
+
+log = logging.getLogger("ollama_nb.embedded")
 
 DEFAULT_NUM_CTX = 4096
 """Ollama's default context length on small machines (the HTTP layer reports the same)."""
@@ -449,8 +452,10 @@ def _evaluate_prompt(llama: Any, tokens: list[int], *, fresh: bool, stop: thread
             start += 1
         llama.n_tokens = start  # eval() drops the cache past this point
     step = max(1, int(llama.n_batch))
+    log.debug("evaluating a prompt of %d tokens (%d cached)", len(tokens), start)
     for i in range(start, len(body), step):
         if stop.is_set():
+            log.info("prompt evaluation cancelled after %d of %d tokens", i, len(tokens))
             return False
         llama.eval(body[i : i + step])
     return not stop.is_set()
