@@ -26,8 +26,8 @@ from typing import Any
 
 from ..serving.catalogue import ModelCard
 from ..serving.engine import (
-    ChatMessage,
     Embedding,
+    EngineMessage,
     Finish,
     GenerationRequest,
     JsonValue,
@@ -61,7 +61,7 @@ def context_error(prompt_tokens: int, num_ctx: int) -> ApiError:
     )
 
 
-def gemma_prompt(messages: Sequence[ChatMessage]) -> str:
+def gemma_prompt(messages: Sequence[EngineMessage]) -> str:
     """Gemma's turn format; a system message is prepended to the next user turn."""
     out: list[str] = []
     system = ""
@@ -80,7 +80,7 @@ def gemma_prompt(messages: Sequence[ChatMessage]) -> str:
     return "".join(out)
 
 
-def completion_prompt(messages: Sequence[ChatMessage]) -> str:
+def completion_prompt(messages: Sequence[EngineMessage]) -> str:
     """A base model's conversation as one document (``models.COMPLETION_TEMPLATE``).
 
     Rendered the way Ollama renders a template without ``.Messages``: system text, then
@@ -353,7 +353,7 @@ def _with_context(render: Callable[[Any], str], context: tuple[int, ...]) -> Cal
     return rendered
 
 
-def template_prompt(llama: Any, template: str, messages: Sequence[ChatMessage]) -> str:
+def template_prompt(llama: Any, template: str, messages: Sequence[EngineMessage]) -> str:
     """Render with the GGUF's own chat template, as llama-cpp-python's server does."""
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
