@@ -35,6 +35,7 @@ from ..serving.engine import (
 )
 from ..serving.wire import ApiError
 from .gguf import GgufInfo
+from .grammar_check import check_grammar
 from .models import ModelTooLargeError, check_memory
 
 log = logging.getLogger("ollama_nb.embedded")
@@ -420,7 +421,8 @@ def _new_llama(spec: LoadSpec) -> Any:
     )
 
 
-def _grammar(spec: object) -> Any:
+def _grammar(spec: object, model_path: str) -> Any:
+    """The sampling grammar for ``format``; a schema's is first parsed in a child process."""
     if spec is None:
         return None
     from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
@@ -428,9 +430,11 @@ def _grammar(spec: object) -> Any:
     if spec == "json":
         return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
     try:
-        return LlamaGrammar.from_json_schema(json.dumps(spec), verbose=False)
+        grammar = LlamaGrammar.from_json_schema(json.dumps(spec), verbose=False)
     except Exception as exc:  # the converter's own refusals (a dangling $ref, a bad type)
         raise ApiError(400, f"invalid format schema: {exc}") from exc
+    check_grammar(model_path, grammar._grammar)
+    return grammar
 
 
 def _evaluate_prompt(llama: Any, tokens: list[int], *, fresh: bool, stop: threading.Event) -> bool:
@@ -489,6 +493,7 @@ def _generate_steps(
     import llama_cpp
 
     llama = entry.llama
+    grammar = _grammar(grammar_spec, str(llama.model_path))
     text = prompt(llama)
     bos = llama.token_bos()
     tokens: list[int] = llama.tokenize(text.encode(), add_bos=True, special=True)
@@ -533,7 +538,7 @@ def _generate_steps(
         repeat_penalty=_num(options, "repeat_penalty", 1.1),
         presence_penalty=_num(options, "presence_penalty", 0.0),
         frequency_penalty=_num(options, "frequency_penalty", 0.0),
-        grammar=_grammar(grammar_spec),
+        grammar=grammar,
     )
     try:
         for token in tokens_iter:
