@@ -2,18 +2,22 @@
 
 One ``Runtime`` per process holds the settings, the background loop, the pool of
 servers (one HTTP gateway, gate and concurrency controller each; a single server
-unless ``OLLAMA_NB_HOSTS`` names several), the metrics sinks, the
-telemetry store, the image pipeline and the server manager, so magics,
-widgets, batches, the Python API and the Jupyter server extension all share
-one configuration. Nothing is created at import: the loop thread starts, the
-client and the store are built, and Pillow is imported on first use.
+unless ``OLLAMA_NB_HOSTS`` names several), the metrics sinks, the telemetry
+store, the image pipeline, the ``/api/show`` answers and the server manager, so
+magics, widgets, batches, the Python API and the Jupyter server extension all
+share one configuration. Nothing is created at import: the loop thread starts,
+the client and the store are built, and Pillow is imported on first use.
 
-Everything below this module gets what it needs passed in (settings, a clock,
-a callable) and never imports it back: the layers point one way::
+``get_runtime()`` is called only where a user enters (the list is in
+``ollama_nb/README.md``); everything past an entry point gets the runtime, or
+just the ``Ports`` a use case needs, passed in, and nothing below this module
+imports it back. The parts point one way (``tests/structure`` checks it)::
 
-    api, vision, metrics_api, notebook, widgets, batch, jupyter_server_ext   (entry points)
-        -> runtime                                                  (composition root)
-        -> server, telemetry, infrastructure, settings             (adapters)
+    api, vision, metrics_api, quickstart, notebook, widgets, batch, dask,
+    jupyter_server_ext                                          (entry points)
+        -> runtime                                              (composition root)
+        -> ollama_process, embedded, serving, telemetry,
+           infrastructure, settings                             (adapters)
         -> application -> domain
 """
 
@@ -26,7 +30,10 @@ import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .application.model_infos import ModelInfos
 from .application.ports import Clock, GateStats, MetricsSink
+from .application.tool_loop import ToolLoop
+from .application.tools import ToolSet
 from .application.use_cases import Ports, complete
 from .domain import (
     ChatResult,
@@ -41,6 +48,7 @@ from .infrastructure.gate import SlotGate
 from .infrastructure.http_gateway import HttpOllamaGateway
 from .infrastructure.loop_thread import LoopThread
 from .infrastructure.pool import HostPool, PoolMember
+from .infrastructure.private_files import private_secret
 from .infrastructure.resilience import CircuitBreaker, RetryPolicy
 from .ollama_process.hardware import Hardware
 from .ollama_process.manager import ServerManager
@@ -67,6 +75,10 @@ _CONNECTION_SETTINGS = frozenset(
         "breaker_cooldown_s",
     }
 )
+
+
+#: The file in the data directory that holds the key checkpoint rows are sealed with.
+CHECKPOINT_KEY_NAME = "checkpoint.key"
 
 
 class Runtime:
@@ -106,7 +118,7 @@ class Runtime:
         self._images: ImagePipeline | None = None
         self._server: ServerManager | None = None
         self._server_args = (server_settings, hardware, environ)
-        self._confirmed_capabilities: set[tuple[str, str, str]] = set()
+        self._model_infos = ModelInfos()
         self._lock = threading.Lock()
         self._parts_lock = threading.Lock()
 
@@ -115,6 +127,20 @@ class Runtime:
     @property
     def settings(self) -> Settings:
         return self._settings
+
+    def checkpoint_secret(self) -> bytes:
+        """This user's key for sealing batch checkpoint rows (``data_dir/checkpoint.key``, 0600)."""
+        return private_secret(self._settings.data_dir / CHECKPOINT_KEY_NAME)
+
+    def tool_loop(self, tools: ToolSet, max_rounds: int | None = None) -> ToolLoop:
+        """A tool loop bounded by the settings (``max_rounds`` given by a surface wins)."""
+        settings = self._settings
+        return ToolLoop(
+            tools,
+            max_rounds=settings.tool_max_rounds if max_rounds is None else max_rounds,
+            max_calls=settings.tool_max_calls,
+            max_argument_chars=settings.tool_max_argument_chars,
+        )
 
     def configure(self, **changes: Any) -> Settings:
         """Change settings for everything in this process; validated before applied."""
@@ -295,7 +321,7 @@ class Runtime:
             clock=self.clock,
             project=self._settings.project,
             keep_history=self._settings.history,
-            confirmed_capabilities=self._confirmed_capabilities,
+            model_infos=self._model_infos,
         )
 
     def gate_stats(self) -> GateStats:

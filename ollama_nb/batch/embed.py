@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..application import use_cases
 from ..domain import EmbedRequest, InvalidInputError, ModelName, OllamaNbError
+from ..domain.checks import whole_number
 from ..request_builder import resolve_model
 from ..runtime import Runtime, get_runtime
 from .arguments import keyword_form
@@ -162,12 +163,10 @@ def _build(df: pd.DataFrame, column: Hashable, args: EmbedArgs, runtime: Runtime
                 f"The frame already has a column {name!r}.",
                 hint="Pass output='another_name' for the vectors.",
             )
-    for label, value, low in (("batch_size", args.batch_size, 1), ("retries", args.retries, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise InvalidInputError(f"{label} must be a whole number >= {low}, got {value!r}.")
+    whole_number("batch_size", args.batch_size, 1)
+    whole_number("retries", args.retries, 0)
     chosen = runtime.gate.stats().limit if args.concurrency is None else args.concurrency
-    if isinstance(chosen, bool) or not isinstance(chosen, int) or chosen < 1:
-        raise InvalidInputError(f"concurrency must be a whole number >= 1, got {chosen!r}.")
+    whole_number("concurrency", chosen, 1)
     return EmbedRun(
         df,
         column,
@@ -209,25 +208,27 @@ def _finish(run: EmbedRun, ended: Ended, args: EmbedArgs) -> pd.DataFrame:
 @keyword_form(EmbedArgs)
 def embed_column(df: pd.DataFrame, column: Hashable, args: EmbedArgs) -> pd.DataFrame:
     """``df`` plus ``output`` (a float32 vector per row) and ``{output}_error``."""
-    return run_embed(df, column, args)
+    return run_embed(df, column, args, get_runtime())
 
 
 @keyword_form(EmbedArgs)
 async def aembed_column(df: pd.DataFrame, column: Hashable, args: EmbedArgs) -> pd.DataFrame:
     """``embed_column`` for async cells."""
-    return await arun_embed(df, column, args)
+    return await arun_embed(df, column, args, get_runtime())
 
 
-def run_embed(df: pd.DataFrame, column: Hashable, args: EmbedArgs) -> pd.DataFrame:
+def run_embed(
+    df: pd.DataFrame, column: Hashable, args: EmbedArgs, runtime: Runtime
+) -> pd.DataFrame:
     """``embed_column`` with its arguments checked into ``EmbedArgs`` (the accessor calls this)."""
-    runtime = get_runtime()
     run = _build(df, column, args, runtime)
     ended = run_blocking(runtime.loop, run.run(runtime.ports), _bar(run, args), run.counts)
     return _finish(run, ended, args)
 
 
-async def arun_embed(df: pd.DataFrame, column: Hashable, args: EmbedArgs) -> pd.DataFrame:
-    runtime = get_runtime()
+async def arun_embed(
+    df: pd.DataFrame, column: Hashable, args: EmbedArgs, runtime: Runtime
+) -> pd.DataFrame:
     run = _build(df, column, args, runtime)
     ended = await run_awaiting(runtime.loop, run.run(runtime.ports), _bar(run, args), run.counts)
     return _finish(run, ended, args)

@@ -31,6 +31,7 @@ from ..domain import (
     RunningModel,
 )
 from ..presentation.display import Notice, Sections, Table, human_bytes, show_note, show_warning
+from ..presentation.replies import inline_html
 from ..runtime import Runtime
 from ..settings import Settings
 from .commands import all_subcommands, subcommand
@@ -79,21 +80,14 @@ def _running_table(models: list[RunningModel]) -> Table:
 def status(line: str, shell: Any, runtime: Runtime) -> object:
     settings = runtime.settings
 
-    async def probe(ports: use_cases.Ports) -> tuple[str | None, list[RunningModel], str | None]:
-        try:
-            version = await use_cases.server_version(ports)
-            return version, await use_cases.running_models(ports), None
-        except OllamaNbError as exc:
-            return None, [], str(exc)
-
-    version, running, problem = runtime.run(probe)
-    gate = runtime.gate_stats()
+    report = runtime.run(use_cases.status)
+    gate = report.health.queue
     rows = [
         ("host", settings.host),
-        ("reachable", "yes" if problem is None else "no"),
-        ("server version", version or "-"),
+        ("reachable", "yes" if report.problem is None else "no"),
+        ("server version", report.version or "-"),
         ("default model", settings.default_model or "(none: `%ollama use NAME`)"),
-        ("circuit breaker", runtime.gateway.breaker.state),
+        ("circuit breaker", report.health.breaker),
         (
             "queue",
             f"{gate.running} running / {gate.limit} slots (vision {gate.vision_limit}), "
@@ -101,10 +95,10 @@ def status(line: str, shell: Any, runtime: Runtime) -> object:
         ),
     ]
     parts: list[object] = [Table(("", ""), tuple(rows), title="Ollama")]
-    if problem is not None:
-        parts.append(Notice(problem, "error"))
+    if report.problem is not None:
+        parts.append(Notice(report.problem, "error"))
     else:
-        parts.append(_running_table(running))
+        parts.append(_running_table(report.running))
     for section in STATUS_SECTIONS:
         contributed = section(runtime)
         if contributed is not None:
@@ -211,7 +205,7 @@ def _progress_bundle(
         eta = "done" if fraction >= 1 else (f"{remaining:.0f} s" if remaining is not None else "-")
         short = digest.removeprefix("sha256:")[:12]
         rows_html.append(
-            f"<tr><td><code>{short}</code></td><td><progress value='{fraction:.3f}' max='1'></progress></td>"
+            f"<tr><td><code>{inline_html(short)}</code></td><td><progress value='{fraction:.3f}' max='1'></progress></td>"
             f"<td>{fraction:.0%}</td><td>{human_bytes(layer.completed)} / {human_bytes(layer.total)}</td>"
             f"<td>{human_bytes(speed)}/s</td><td>{eta}</td></tr>"
         )
@@ -221,7 +215,7 @@ def _progress_bundle(
         )
     title = f"Pulling {model}: {status_text}"
     return {
-        "text/html": f"<b>{title}</b><table>{''.join(rows_html)}</table>",
+        "text/html": f"<b>{inline_html(title)}</b><table>{''.join(rows_html)}</table>",
         "text/plain": "\n".join([title, *rows_text]),
     }
 

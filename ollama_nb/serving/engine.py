@@ -12,6 +12,8 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+# One tool call for both sides: what the engine emits is what the client reads back.
+from ..domain.messages import ToolCall as ToolCall
 from .catalogue import ModelCard
 
 JsonValue = object
@@ -29,8 +31,13 @@ class ImageInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class ChatMessage:
-    """One message of a chat request, with its images decoded."""
+class EngineMessage:
+    """One message as an engine receives it: images decoded and sniffed, roles as sent.
+
+    Not the client's ``domain.ChatMessage``: that one carries base64 images on their way
+    out and refuses unknown roles; this one is what arrived, already checked by the HTTP
+    layer.
+    """
 
     role: str
     content: str
@@ -48,7 +55,7 @@ class GenerationRequest:
     """
 
     kind: Literal["chat", "generate"]
-    messages: tuple[ChatMessage, ...]
+    messages: tuple[EngineMessage, ...]
     options: Mapping[str, JsonValue]
     format: JsonValue = None
     think: bool | str = False
@@ -56,19 +63,13 @@ class GenerationRequest:
     raw: bool = False
     truncate: bool = True
     """Ollama's ``truncate``: shorten a prompt longer than the context (else answer 400)."""
+    context: tuple[int, ...] = ()
+    """``/api/generate``'s ``context`` from an earlier answer: token ids that come first."""
 
     @property
     def images(self) -> tuple[ImageInfo, ...]:
         """Every image in the request, in order."""
         return tuple(image for message in self.messages for image in message.images)
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCall:
-    """A function call the model asks the client to run."""
-
-    name: str
-    arguments: Mapping[str, JsonValue]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,8 @@ class Finish:
     eval_tokens: int | None = None
     prompt_eval_s: float | None = None
     eval_s: float | None = None
+    context: tuple[int, ...] | None = None
+    """The prompt's and answer's token ids (``/api/generate``'s ``context``), if known."""
 
 
 @dataclass(frozen=True, slots=True)

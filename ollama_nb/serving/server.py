@@ -15,18 +15,18 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Self
 
-import tornado.httpserver
 import tornado.web
 
 from ..infrastructure.host import format_host
-from .api import NotFoundHandler, Route, api_routes
+from .accept import BackoffHTTPServer
+from .api import NotFoundHandler, Route
 from .base import json_log
 from .config import ServerConfig
 from .engine import Engine
+from .routes import api_routes
 from .state import ServerState
 
 log = logging.getLogger("ollama_nb.serving")
-_MAX_BODY = 1 << 30  # Ollama sets no limit; big base64 images must get through
 
 
 def make_app(routes: list[Route], state: ServerState) -> tornado.web.Application:
@@ -127,7 +127,7 @@ class Server:
         self._stop_event = asyncio.Event()
         state = self._state = self.build_state()
         app = make_app(self.routes(state), state)
-        server = tornado.httpserver.HTTPServer(app, max_body_size=_MAX_BODY)
+        server = BackoffHTTPServer(app, max_body_size=self.config.max_body_bytes)
         address = self.config.host if self.config.host not in ("", "0.0.0.0") else None
         sockets = bind_sockets(address, self.config.port)
         server.add_sockets(sockets)

@@ -17,28 +17,33 @@ import html
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import aclosing
 from typing import Any
 
 import ipywidgets as widgets
 
 from ..application import use_cases
-from ..application.conversations import DEFAULT_CONVERSATION, Conversation, ConversationStore
+from ..application.conversations import (
+    DEFAULT_CONVERSATION,
+    Conversation,
+    ConversationStore,
+    shell_conversations,
+)
 from ..application.replies import ReplyAccumulator
-from ..application.tool_loop import DEFAULT_MAX_ROUNDS, ToolLoop, chat_with_tools
+from ..application.reply_stream import ReplyStream
 from ..application.tools import ToolOutcome, ToolSet
 from ..domain import (
+    ChatChunk,
     ChatMessage,
     ChatRequest,
     ChatResult,
     InvalidInputError,
     ModelInfo,
     ModelName,
-    ModelNotFoundError,
     OllamaNbError,
 )
 from ..image_reference import resolve_image
-from ..presentation.display import CURSOR, STREAM_INTERVAL_S, footer_line, render_markdown
+from ..presentation.display import CURSOR, STREAM_INTERVAL_S, footer_line
+from ..presentation.replies import reply_bundle
 from ..request_builder import RequestBuilder
 from ..runtime import Runtime, get_runtime
 from ..vision import is_image_source
@@ -56,12 +61,10 @@ def shared_store(shell: Any) -> ConversationStore:
     """The conversation store of ``%%chat`` in this kernel (loading the extension if needed)."""
     if shell is None:
         return ConversationStore()
-    from ..notebook.magics import state_of
-
     if "OllamaMagics" not in shell.magics_manager.registry:
-        # As `%load_ext ollama_nb` would: the panel and %%chat then share one store.
+        # As `%load_ext ollama_nb` would, so %%chat works beside the panel.
         shell.extension_manager.load_extension("ollama_nb")
-    return state_of(shell).conversations
+    return shell_conversations(shell)
 
 
 def _current_shell() -> Any:
@@ -72,16 +75,9 @@ def _current_shell() -> Any:
     return current()
 
 
-def _bundle(markdown: str, plain: str) -> dict[str, Any]:
-    return {
-        "output_type": "display_data",
-        "data": {"text/markdown": markdown, "text/plain": plain},
-        "metadata": {},
-    }
-
-
-def _quote(text: str) -> str:
-    return "\n".join(f"> {line}" if line else ">" for line in text.splitlines() or [""])
+def _entry(text: str, **parts: Any) -> dict[str, Any]:
+    """One transcript output; text (a reply or the user's own) is drawn inert by presentation."""
+    return {"output_type": "display_data", "data": reply_bundle(text, **parts), "metadata": {}}
 
 
 class ChatPanel(widgets.VBox):
@@ -101,7 +97,7 @@ class ChatPanel(widgets.VBox):
         store: ConversationStore | None = None,
         stream_interval_s: float = STREAM_INTERVAL_S,
         tools: Sequence[Callable[..., Any]] | None = None,
-        max_rounds: int = DEFAULT_MAX_ROUNDS,
+        max_rounds: int | None = None,
     ) -> None:
         self.runtime = runtime or get_runtime()
         self.tools = ToolSet.from_functions(list(tools or ()))
@@ -234,9 +230,9 @@ class ChatPanel(widgets.VBox):
         return self._busy
 
     @property
-    def transcript_markdown(self) -> list[str]:
-        """The transcript as the front end gets it, one Markdown string per entry."""
-        return [str(e["data"]["text/markdown"]) for e in self._entries]
+    def transcript_html(self) -> list[str]:
+        """The transcript as the front end gets it, one HTML string per entry."""
+        return [str(e["data"]["text/html"]) for e in self._entries]
 
     # --- models ---------------------------------------------------------------------
 
@@ -474,44 +470,34 @@ class ChatPanel(widgets.VBox):
         user: ChatMessage,
         image_bytes_saved: int,
     ) -> None:
-        accumulator = ReplyAccumulator(model=request.model.value)
-        loop = ToolLoop(self.tools, self.max_rounds) if self.tools else None
+        reply = ReplyStream(
+            request,
+            tools=self.runtime.tool_loop(self.tools, self.max_rounds) if self.tools else None,
+            image_bytes_saved=image_bytes_saved,
+        )
         self._tool_lines = []
-        ports = self.runtime.ports
         result: ChatResult | None = None
         failure: OllamaNbError | None = None
         last = float("-inf")
+
+        def draw_chunk(_: ChatChunk) -> None:
+            nonlocal last
+            if time.monotonic() - last >= self.stream_interval_s:
+                self._show_partial(reply.current)
+                last = time.monotonic()
+
+        def draw_tool(outcome: ToolOutcome) -> None:
+            self._tool_lines.append(outcome.line())
+            self._show_partial(reply.current)
+
         try:
-            replies = (
-                chat_with_tools(ports, request, loop, image_bytes_saved=image_bytes_saved)
-                if loop is not None
-                else use_cases.stream_reply(
-                    ports, request, accumulator=accumulator, image_bytes_saved=image_bytes_saved
-                )
-            )
-            async with aclosing(replies) as items:
-                async for item in items:
-                    current = (loop.accumulator if loop is not None else None) or accumulator
-                    if isinstance(item, ChatResult):
-                        result = item
-                    elif isinstance(item, ToolOutcome):
-                        self._tool_lines.append(item.line())
-                        self._show_partial(current)
-                    elif time.monotonic() - last >= self.stream_interval_s:
-                        self._show_partial(current)
-                        last = time.monotonic()
+            result = await reply.result(self.runtime.ports, on_chunk=draw_chunk, on_tool=draw_tool)
         except asyncio.CancelledError:
-            partial = loop.partial() if loop is not None else None
-            self._finish(
-                conversation, key, user, partial or accumulator.result(interrupted=True), None
-            )
+            self._finish(conversation, key, user, reply.partial(), None)
             raise
-        except ModelNotFoundError as exc:
-            failure = await use_cases.with_suggestions(ports, exc)
         except OllamaNbError as exc:
             failure = exc
-            if isinstance(exc.partial, ChatResult):
-                result = exc.partial
+            result = reply.kept(exc)
         except Exception as exc:  # a bug must not leave the panel stuck in "busy"
             self._finish(conversation, key, user, None, exc)
             raise
@@ -520,9 +506,14 @@ class ChatPanel(widgets.VBox):
     def _show_partial(self, accumulator: ReplyAccumulator) -> None:
         text = accumulator.text
         thinking = accumulator.thinking
-        markdown = render_markdown(text + CURSOR, thinking, thinking_open=not text)
-        markdown += self._tool_markdown()
-        self._entries[-1] = _bundle(self._answer_header(accumulator.model) + markdown, text)
+        self._entries[-1] = _entry(
+            text + CURSOR,
+            thinking=thinking,
+            thinking_open=not text,
+            heading=accumulator.model,
+            notes=self._tool_lines,
+            plain=text,
+        )
         self._publish()
 
     def _finish(
@@ -539,7 +530,7 @@ class ChatPanel(widgets.VBox):
             self.figures.value = f"<span style='color:#555;font-size:0.9em'>{html.escape(footer_line(result))}</span>"
         else:
             why = "stopped before any answer" if failure is None else "no answer"
-            self._entries[-1] = _bundle(f"*({why})*", f"({why})")
+            self._entries[-1] = _entry("", placeholder=f"({why})", plain=f"({why})")
         self._publish()
         if failure is not None:
             self.banner.error(failure)
@@ -563,26 +554,21 @@ class ChatPanel(widgets.VBox):
         attached = ""
         if images:
             names = f": {', '.join(labels)}" if labels else ""
-            attached = f"\n\n<sub>📎 {images} image(s){names}</sub>"
-        return _bundle(f"**You**\n\n{_quote(text)}{attached}", f"You: {text}")
-
-    @staticmethod
-    def _answer_header(model: str) -> str:
-        return f"**{model}**\n\n"
+            attached = f"📎 {images} image(s){names}"
+        return _entry(text, heading="You", quoted=True, footer=attached, plain=f"You: {text}")
 
     def _pending_entry(self, model: str) -> dict[str, Any]:
-        return _bundle(self._answer_header(model) + "*…waiting for the model…*", "…")
+        return _entry("", heading=model, placeholder="…waiting for the model…", plain="…")
 
     def _answer_entry(self, result: ChatResult, *, final: bool) -> dict[str, Any]:
-        markdown = render_markdown(result.text, result.thinking)
-        footer = footer_line(result)
-        note = f"\n\n<sub>{html.escape(footer)}</sub>" if final and footer else ""
-        body = markdown + self._tool_markdown() + note
-        return _bundle(self._answer_header(result.model) + body, result.text)
-
-    def _tool_markdown(self) -> str:
-        """One line per tool call, under the answer."""
-        return "".join(f"\n\n`{line}`" for line in self._tool_lines)
+        return _entry(
+            result.text,
+            thinking=result.thinking,
+            heading=result.model,
+            notes=self._tool_lines,
+            footer=footer_line(result) if final else "",
+            plain=result.text,
+        )
 
     def _publish(self) -> None:
         self.transcript.outputs = tuple(self._entries)
