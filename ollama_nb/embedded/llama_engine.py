@@ -348,7 +348,10 @@ def _with_context(render: Callable[[Any], str], context: tuple[int, ...]) -> Cal
         bad = next((t for t in context if t >= vocab), None)
         if bad is not None:
             raise ApiError(400, f"invalid context: token id {bad} is not in the vocabulary")
-        earlier = str(llama.detokenize(list(context), special=True).decode("utf-8", "replace"))
+        ids = list(context)
+        if ids and ids[0] == llama.token_bos():  # the new prompt brings its own
+            ids = ids[1:]
+        earlier = str(llama.detokenize(ids, special=True).decode("utf-8", "replace"))
         return earlier + render(llama)
 
     return rendered

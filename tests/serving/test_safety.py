@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import logging
 import re
 import socket
 
+import httpx
 import pytest
 
 from ollama_nb.serving import ServerConfig
@@ -16,6 +18,7 @@ from ollama_nb.serving.catalogue import valid_name
 from ollama_nb.serving.origins import OriginPolicy, default_origins, origins_from_env
 from ollama_nb.serving.schemas import MAX_REPEAT, SchemaError, check_schema
 from ollama_nb.serving.wire import ApiError, options_field
+from ollama_nb.testing.standin import StandinConfig, StandinServer
 
 
 @pytest.mark.parametrize(
@@ -166,3 +169,29 @@ async def test_accept_backs_off_on_emfile_and_logs_rarely(
     assert flaky.failures == 0
     warnings = [r for r in caplog.records if "cannot accept connections" in r.getMessage()]
     assert len(warnings) == 1  # six refusals, one line (the clock never moved on)
+
+
+def _exchange(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    return answer
+
+
+def test_bodies_over_the_limit_get_a_413_in_words() -> None:
+    with StandinServer(StandinConfig(max_body_bytes=1024)) as server:
+        declared = _exchange(
+            server.port,
+            b"POST /api/chat HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10000000000\r\n\r\n",
+        )
+        head = b"POST /api/chat HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        chunked = _exchange(server.port, head + b"".join(b"100\r\n" + b"x" * 256 + b"\r\n"
+                                                         for _ in range(5)))  # fmt: skip
+        small = httpx.post(f"{server.url}/api/show", json={"model": "llama3.2"})
+    for answer in (declared, chunked):
+        assert answer.startswith(b"HTTP/1.1 413 "), answer[:100]
+        body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+        assert "request body is larger than this server accepts (1024 bytes)" in body["error"]
+    assert small.status_code == 200  # under the limit, served as before
