@@ -8,15 +8,15 @@ frame filled in, so the accessor and the functions can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import pandas as pd
 
 from ..runtime import get_runtime
 from .api import BatchArgs, RowArgs, Template, arun_batch, run_batch
-from .arguments import keyword_form
-from .compare import acompare, compare
+from .arguments import keyword_form, keyword_form3
+from .compare import CompareArgs, arun_compare, run_compare
 from .comparison import Comparison
 from .embed import EmbedArgs, arun_embed, run_embed
 from .retry import retry
@@ -39,13 +39,17 @@ class OllamaAccessor:
         """One ``/api/generate`` request per row; arguments as ``ollama_nb.batch``."""
         return run_batch(self._frame, template, args.of_kind("generate"), get_runtime())
 
-    def compare(self, models: list[str], template: Template, **kwargs: Any) -> Comparison:
+    @keyword_form3(CompareArgs)
+    def compare(self, models: Sequence[str], template: Template, args: CompareArgs) -> Comparison:
         """The same rows through several models, side by side; see ``ollama_nb.batch.compare``."""
-        return compare(self._frame, models, template, **kwargs)
+        return run_compare(self._frame, models, template, args, get_runtime())
 
-    async def acompare(self, models: list[str], template: Template, **kwargs: Any) -> Comparison:
+    @keyword_form3(CompareArgs)
+    async def acompare(
+        self, models: Sequence[str], template: Template, args: CompareArgs
+    ) -> Comparison:
         """``compare`` for async cells: ``cmp = await df.ollama.acompare(models, "{q}")``."""
-        return await acompare(self._frame, models, template, **kwargs)
+        return await arun_compare(self._frame, models, template, args, get_runtime())
 
     def retry(self, template: Template | None = None, **changes: Any) -> pd.DataFrame:
         """Send again only the rows whose ``error`` is set; every other row stays as it is.

@@ -11,7 +11,6 @@ the profile's memory arithmetic says they fit, and says so either way.
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -32,6 +31,7 @@ from ..domain import (
 from ..domain.checks import whole_number
 from ..runtime import Runtime, get_runtime
 from .api import DEFAULT_RETRIES, BatchArgs, Template, _spec
+from .arguments import keyword_form3
 from .comparison import JUDGE_CAVEAT, Comparison, ContestantRun, Scorer
 from .driver import run_awaiting, run_blocking
 from .progress import Progress
@@ -66,66 +66,96 @@ class Contestant:
     spec: BatchSpec
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CompareArgs:
+    """The keywords of ``compare``, in three groups.
+
+    What counts as right: ``expected`` names the column holding the right answer
+    (or, with ``schema``, a ``{field: column}`` mapping: each field is compared
+    on its own); answers match after normalising case and whitespace, or by
+    ``scorer(answer, expected)``. Without an expected answer, ``judge="model"``
+    grades each answer 1-5 against ``rubric``.
+
+    What runs: ``variants={"t0": {"temperature": 0}, "think": {"think": True}}``
+    compares option sets too (every model x every variant), over a seeded
+    ``sample`` of the rows (``None``: all); ``parallel_models`` runs the models
+    together when they fit in memory.
+
+    How each row is sent, as ``batch`` does: ``system``, ``schema``, ``options``,
+    ``concurrency``, ``retries``, ``checkpoint``, ``progress``, ``cache`` and
+    ``deterministic`` (a re-run of a deterministic comparison serves the kept
+    answers, marked cached and not timed, instead of asking every model again).
+    """
+
+    expected: Hashable | Mapping[str, Hashable] | None = None
+    scorer: Scorer | None = None
+    judge: str | None = None
+    rubric: str | None = None
+    variants: Mapping[str, Mapping[str, Any]] | None = None
+    sample: int | None = DEFAULT_SAMPLE
+    seed: int = 0
+    parallel_models: bool = False
+    system: str | None = None
+    schema: object = None
+    options: Mapping[str, Any] | None = None
+    concurrency: int | None = None
+    retries: int = DEFAULT_RETRIES
+    checkpoint: str | None = None
+    progress: bool = True
+    cache: bool | None = None
+    deterministic: bool | None = None
+
+
+@keyword_form3(CompareArgs)
 def compare(
-    df: pd.DataFrame,
-    models: Sequence[str],
-    template: Template,
-    *,
-    expected: Hashable | Mapping[str, Hashable] | None = None,
-    scorer: Scorer | None = None,
-    schema: object = None,
-    variants: Mapping[str, Mapping[str, Any]] | None = None,
-    judge: str | None = None,
-    rubric: str | None = None,
-    sample: int | None = DEFAULT_SAMPLE,
-    seed: int = 0,
-    parallel_models: bool = False,
-    system: str | None = None,
-    options: Mapping[str, Any] | None = None,
-    concurrency: int | None = None,
-    retries: int = DEFAULT_RETRIES,
-    checkpoint: str | None = None,
-    progress: bool = True,
-    cache: bool | None = None,
-    deterministic: bool | None = None,
+    df: pd.DataFrame, models: Sequence[str], template: Template, args: CompareArgs
 ) -> Comparison:
     """Run ``template`` over (a seeded sample of) ``df`` with each model; compare the answers.
 
-    ``expected`` names the column holding the right answer (or, with ``schema``,
-    a ``{field: column}`` mapping: each field is compared on its own); answers
-    match after normalising case and whitespace, or by ``scorer(answer,
-    expected)``. Without an expected answer, ``judge="model"`` grades each answer
-    1-5 against ``rubric``. ``variants={"t0": {"temperature": 0}, "think":
-    {"think": True}}`` compares option sets too (every model x every variant).
-    ``cache`` and ``deterministic`` work as in ``ollama_nb.batch``: a re-run of the
-    same comparison serves kept answers (marked cached, not timed) instead of
-    asking every model again. ``await acompare(...)`` is the form for async cells.
+    The keywords are ``CompareArgs``'s: what counts as right (``expected``,
+    ``scorer``, ``judge``, ``rubric``), what runs (``variants``, ``sample``,
+    ``seed``, ``parallel_models``) and how each row is sent (as ``batch``).
+    ``await acompare(...)`` is the form for async cells.
     """
-    runtime = get_runtime()
-    plan = _Plan.of(runtime, df, models, template, **_keywords(locals()))
+    return run_compare(df, models, template, args, get_runtime())
+
+
+@keyword_form3(CompareArgs)
+async def acompare(
+    df: pd.DataFrame, models: Sequence[str], template: Template, args: CompareArgs
+) -> Comparison:
+    """``compare`` for async cells: ``cmp = await ollama_nb.acompare(df, models, "{q}")``.
+
+    The cell's event loop stays free while the models answer; interrupting keeps
+    the rows that finished.
+    """
+    return await arun_compare(df, models, template, args, get_runtime())
+
+
+def run_compare(
+    df: pd.DataFrame,
+    models: Sequence[str],
+    template: Template,
+    args: CompareArgs,
+    runtime: Runtime,
+) -> Comparison:
+    """``compare`` with its keywords checked into ``CompareArgs`` (the accessor calls this)."""
+    plan = _Plan.of(runtime, df, models, template, args)
     ended = run_blocking(runtime.loop, plan.play(runtime), plan.bar(), plan.counts)
     return plan.outcome(ended.interrupted)
 
 
-async def acompare(
-    df: pd.DataFrame, models: Sequence[str], template: Template, **keywords: Any
+async def arun_compare(
+    df: pd.DataFrame,
+    models: Sequence[str],
+    template: Template,
+    args: CompareArgs,
+    runtime: Runtime,
 ) -> Comparison:
-    """``compare`` for async cells: ``cmp = await ollama_nb.acompare(df, models, "{q}")``.
-
-    Takes the same keywords as ``compare``; the cell's event loop stays free while
-    the models answer, and interrupting keeps the models that finished.
-    """
-    runtime = get_runtime()
-    plan = _Plan.of(runtime, df, models, template, **keywords)
+    """``run_compare`` for async cells."""
+    plan = _Plan.of(runtime, df, models, template, args)
     ended = await run_awaiting(runtime.loop, plan.play(runtime), plan.bar(), plan.counts)
     return plan.outcome(ended.interrupted)
-
-
-acompare.__signature__ = inspect.signature(compare)  # type: ignore[attr-defined]
-
-
-def _keywords(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if k not in ("df", "models", "template", "runtime")}
 
 
 @dataclass(slots=True)
@@ -158,24 +188,7 @@ class _Plan:
         df: pd.DataFrame,
         models: Sequence[str],
         template: Template,
-        *,
-        expected: Hashable | Mapping[str, Hashable] | None = None,
-        scorer: Scorer | None = None,
-        schema: object = None,
-        variants: Mapping[str, Mapping[str, Any]] | None = None,
-        judge: str | None = None,
-        rubric: str | None = None,
-        sample: int | None = DEFAULT_SAMPLE,
-        seed: int = 0,
-        parallel_models: bool = False,
-        system: str | None = None,
-        options: Mapping[str, Any] | None = None,
-        concurrency: int | None = None,
-        retries: int = DEFAULT_RETRIES,
-        checkpoint: str | None = None,
-        progress: bool = True,
-        cache: bool | None = None,
-        deterministic: bool | None = None,
+        args: CompareArgs,
     ) -> _Plan:
         import pandas as pd
 
@@ -185,25 +198,25 @@ class _Plan:
             )
         if not isinstance(df, pd.DataFrame):
             raise InvalidInputError(f"compare needs a pandas DataFrame, got {type(df).__name__}.")
-        frame = _sample(df, sample, seed)
+        frame = _sample(df, args.sample, args.seed)
         base = BatchArgs(
-            system=system,
-            schema=schema,
-            options=options,
-            concurrency=concurrency,
-            retries=retries,
-            checkpoint=checkpoint,
+            system=args.system,
+            schema=args.schema,
+            options=args.options,
+            concurrency=args.concurrency,
+            retries=args.retries,
+            checkpoint=args.checkpoint,
             prefix="__compare_",  # a comparison never adds columns to the frame
-            cache=cache,
-            deterministic=deterministic,
+            cache=args.cache,
+            deterministic=args.deterministic,
         )
-        contestants = _contestants(frame, template, models, variants or {}, base, runtime)
-        wanted = _expected(frame, expected, contestants[0].spec.schema)
-        if judge is not None and wanted:
+        contestants = _contestants(frame, template, models, args.variants or {}, base, runtime)
+        wanted = _expected(frame, args.expected, contestants[0].spec.schema)
+        if args.judge is not None and wanted:
             raise InvalidInputError(
                 "Give either expected= (answers to match) or judge= (grading), not both."
             )
-        judge_spec = _judge_spec(judge, base, runtime) if judge else None
+        judge_spec = _judge_spec(args.judge, base, runtime) if args.judge else None
         names = list(dict.fromkeys(c.spec.model for c in contestants))
         notes: list[str] = []
         return cls(
@@ -211,12 +224,12 @@ class _Plan:
             template=template,
             contestants=contestants,
             wanted=wanted,
-            scorer=scorer,
-            judge=judge,
+            scorer=args.scorer,
+            judge=args.judge,
             judge_spec=judge_spec,
-            rubric=rubric or DEFAULT_RUBRIC,
-            together=parallel_models and _fit_together(runtime, names, notes),
-            progress=progress,
+            rubric=args.rubric or DEFAULT_RUBRIC,
+            together=args.parallel_models and _fit_together(runtime, names, notes),
+            progress=args.progress,
             notes=notes,
         )
 

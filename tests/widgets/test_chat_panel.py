@@ -238,3 +238,20 @@ def test_a_prompt_longer_than_the_context_is_warned_about_and_flagged(env: Env) 
     panel.send("word " * 5000)
     wait_for(lambda: not panel.busy, "the reply")
     assert len(shown) == 2  # enough context: neither warned nor flagged
+
+
+def test_a_hostile_reply_is_drawn_inert_and_kept_as_said(env: Env) -> None:
+    hostile = "<img src=x onerror=alert(1)> **bold** [x](javascript:alert(2))"
+    panel = ready(env, model="llama3.2")
+    panel.prompt.value = f"<<reply>>{hostile}<</reply>>"
+    panel.send_button.click()
+    wait_for(lambda: not panel.busy, "the reply")
+    you, answer = panel.transcript_html[-2:]
+    for html in (you, answer):
+        assert "<img" not in html and 'href="javascript' not in html
+    assert "&lt;img src=x onerror=alert(1)&gt; <strong>bold</strong>" in answer
+    assert panel.transcript.outputs[-1]["data"]["text/plain"] == hostile
+    assert all("text/markdown" not in o["data"] for o in panel.transcript.outputs)
+    thread = panel.store.find("default")
+    assert thread is not None and thread.turns[-1].reply.text == hostile
+    panel.close()
