@@ -193,7 +193,7 @@ def test_kernel_restart_mid_batch(
     checkpoint = tmp_path / "run.sqlite"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        # The worker keeps the data directory the re-run uses: rows sealed with one key.
+        # The worker seals rows with the key in the data directory the re-run uses too.
         [
             sys.executable,
             "-c",
