@@ -416,11 +416,11 @@ class ServerManager:
         try:
             found = find_ollama(self._settings.binary)
         except OllamaNotInstalledError as exc:
-            from ..embedded import embedded_available, launcher_path
+            from ..embedded import embedded_available, prepared_launcher
 
             if self._settings.binary is None and embedded_available():
                 data_dir = self._runtime_settings().data_dir
-                return (lambda: launcher_path(data_dir)), True
+                return (lambda: prepared_launcher(data_dir)), True
             error = OllamaNotInstalledError(
                 exc.message,
                 hint=f'{exc.hint} Or run without Ollama: pip install "ollama_nb[embedded]".',

@@ -209,9 +209,9 @@ def test_launcher_runs_this_interpreter(tmp_path: Path) -> None:
 
 def test_backend_description_names_what_serves() -> None:
     assert describe_backend("0.13.0-embedded").startswith("embedded: llama.cpp")
-    assert "not instruction-tuned" in describe_backend("0.13.0-embedded")
-    capped = describe_backend("0.13.0-embedded", {"gemma3:270m": 128})
-    assert "gemma3:270m: answers stop after 128 tokens by default" in capped
+    assert "smollm2:135m (SmolLM2-135M-Instruct) answers" in describe_backend("0.13.0-embedded")
+    capped = describe_backend("0.13.0-embedded", {"mybase:latest": 128})
+    assert "mybase:latest: answers stop after 128 tokens by default" in capped
     assert describe_backend("0.13.0-standin").startswith("stand-in")
     assert describe_backend("0.12.6") == "Ollama 0.12.6"
 
