@@ -29,7 +29,7 @@ import ollama_nb
 from ollama_nb.embedded import DEFAULT_MODEL, default_model_path
 from ollama_nb.embedded.llama_engine import DEFAULT_NUM_CTX, LoadSpec, _new_llama, gemma_prompt
 from ollama_nb.runtime import Runtime, set_runtime
-from ollama_nb.serving.engine import ChatMessage
+from ollama_nb.serving.engine import EngineMessage
 from ollama_nb.settings import load_settings
 
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
@@ -79,7 +79,7 @@ def direct(llama: object, tokens: int) -> tuple[float, float, int]:
     """The same generation with llama-cpp-python in this process, no HTTP."""
     import llama_cpp
 
-    text = gemma_prompt((ChatMessage("user", PROMPT),))
+    text = gemma_prompt((EngineMessage("user", PROMPT),))
     started = time.perf_counter()
     ids = llama.tokenize(text.encode(), add_bos=True, special=True)  # type: ignore[attr-defined]
     vocab = llama._model.vocab  # type: ignore[attr-defined]

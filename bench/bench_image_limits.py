@@ -20,7 +20,7 @@ runs in a fresh interpreter so its memory is its own; it reports
 
 For scale, the last row decodes the same PNG fully with Pillow, which is what
 hashing a lazily opened image used to do before the size check.
-Target (issue 17): refused in under 50 ms with under 50 MB extra.
+Target: refused in under 50 ms with under 50 MB extra.
 """
 
 from __future__ import annotations

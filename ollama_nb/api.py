@@ -8,7 +8,7 @@ async cell. All of them use the process-wide settings, client and metrics.
 from __future__ import annotations
 
 import warnings
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import replace
 from typing import Any, Unpack
 
@@ -20,8 +20,8 @@ from .application.context_guard import (
     needs_check,
     server_context_length,
 )
-from .application.replies import ReplyAccumulator
-from .application.tool_loop import DEFAULT_MAX_ROUNDS, ToolLoop, chat_with_tools
+from .application.reply_stream import ReplyStream
+from .application.tool_loop import DEFAULT_MAX_ROUNDS, ToolLoop
 from .application.tools import Tool, ToolOutcome, ToolSet
 from .domain import (
     ChatChunk,
@@ -32,7 +32,6 @@ from .domain import (
     GenerateRequest,
     ModelInfo,
     ModelName,
-    ModelNotFoundError,
     ModelSummary,
     PullProgress,
     RunningModel,
@@ -90,39 +89,24 @@ def generate_request(
     return builder.generate(prompt, encode_images(images))
 
 
-async def _complete_with_hints(
-    ports: use_cases.Ports,
-    request: ChatRequest | GenerateRequest,
-    on_chunk: Callable[[ChatChunk], None] | None,
-    accumulator: ReplyAccumulator | None,
-    image_bytes_saved: int = 0,
-) -> ChatResult:
-    try:
-        return await use_cases.complete(
-            ports,
-            request,
-            on_chunk=on_chunk,
-            accumulator=accumulator,
-            image_bytes_saved=image_bytes_saved,
-        )
-    except ModelNotFoundError as exc:
-        raise await use_cases.with_suggestions(ports, exc) from None
-
-
 def chat(
     prompt: Messages,
     *,
-    model: str | None = None,
+    images: Sequence[object] | None = None,
+    stream: bool = True,
     on_chunk: Callable[[ChatChunk], None] | None = None,
     tools: Sequence[Callable[..., Any] | Tool] | None = None,
     max_rounds: int = DEFAULT_MAX_ROUNDS,
     on_tool: Callable[[ToolOutcome], None] | None = None,
-    **kwargs: Any,
+    **arguments: Unpack[RequestArguments],
 ) -> ChatResult:
     """Ask a chat model and wait for the whole answer.
 
     ``prompt`` is the user's message, or a list of messages for a full
-    conversation. ``on_chunk`` sees each streamed piece as it arrives.
+    conversation. ``model``, ``system``, ``options``, ``format``, ``think`` and
+    ``keep_alive`` are Ollama's (typed in ``RequestArguments``); ``images`` are
+    any image sources, shrunk for the model. ``stream=False`` asks the server
+    for the answer in one piece. ``on_chunk`` sees each streamed piece as it arrives.
     ``tools`` are functions the model may call (their schema comes from the
     signature, type hints and docstring); calls run here, at most
     ``max_rounds`` rounds, each outcome passed to ``on_tool``; the rounds are
@@ -130,76 +114,53 @@ def chat(
     ``KeyboardInterrupt`` carries it as ``partial``.
     """
     runtime = get_runtime()
-    images = prepare(kwargs.pop("images", None))
-    request = chat_request(prompt, model=model, runtime=runtime, images=images, **kwargs)
+    prepared = prepare(images)
+    request = chat_request(prompt, runtime=runtime, images=prepared, **arguments)
     check = _warn_if_long(request, context_check(request, runtime))
-    if tools:
-        loop = ToolLoop(ToolSet.from_functions(tools), max_rounds)
-        result = _run_tools(runtime, request, loop, on_chunk, on_tool, _saved(images))
-    else:
-        result = _run_keeping_partial(runtime, request, on_chunk, _saved(images))
-    return flag_truncation(result, check)
+    reply = ReplyStream(
+        request,
+        tools=_tool_loop(tools, max_rounds),
+        stream=stream,
+        image_bytes_saved=_saved(prepared),
+    )
+    return flag_truncation(_run(runtime, reply, on_chunk, on_tool), check)
 
 
-async def _complete_tools(
-    ports: use_cases.Ports,
-    request: ChatRequest,
-    loop: ToolLoop,
-    on_chunk: Callable[[ChatChunk], None] | None,
-    on_tool: Callable[[ToolOutcome], None] | None,
-    image_bytes_saved: int,
-) -> ChatResult:
-    result: ChatResult | None = None
-    try:
-        async for item in chat_with_tools(
-            ports, request, loop, image_bytes_saved=image_bytes_saved
-        ):
-            if isinstance(item, ChatResult):
-                result = item
-            elif isinstance(item, ToolOutcome):
-                if on_tool is not None:
-                    on_tool(item)
-            elif on_chunk is not None:
-                on_chunk(item)
-    except ModelNotFoundError as exc:
-        raise await use_cases.with_suggestions(ports, exc) from None
-    assert result is not None, "chat_with_tools always ends with a result"
-    return result
+def _tool_loop(
+    tools: Sequence[Callable[..., Any] | Tool] | None, max_rounds: int
+) -> ToolLoop | None:
+    return ToolLoop(ToolSet.from_functions(tools), max_rounds) if tools else None
 
 
-def _run_tools(
+def _run(
     runtime: Runtime,
-    request: ChatRequest,
-    loop: ToolLoop,
-    on_chunk: Callable[[ChatChunk], None] | None,
-    on_tool: Callable[[ToolOutcome], None] | None,
-    image_bytes_saved: int,
+    reply: ReplyStream,
+    on_chunk: Callable[[ChatChunk], None] | None = None,
+    on_tool: Callable[[ToolOutcome], None] | None = None,
 ) -> ChatResult:
+    """Drain ``reply`` on the loop thread; Ctrl-C carries what arrived as ``partial``."""
     try:
-        return runtime.run(
-            lambda ports: _complete_tools(
-                ports, request, loop, on_chunk, on_tool, image_bytes_saved
-            )
-        )
+        return runtime.run(lambda ports: reply.result(ports, on_chunk=on_chunk, on_tool=on_tool))
     except KeyboardInterrupt as interrupt:
-        interrupt.partial = loop.partial()  # type: ignore[attr-defined]
+        interrupt.partial = reply.partial()  # type: ignore[attr-defined]
         raise
 
 
 def generate(
     prompt: str,
     *,
-    model: str | None = None,
+    images: Sequence[object] | None = None,
+    stream: bool = True,
     on_chunk: Callable[[ChatChunk], None] | None = None,
-    **kwargs: Any,
+    **arguments: Unpack[RequestArguments],
 ) -> ChatResult:
-    """One-shot completion through ``/api/generate``."""
+    """One-shot completion through ``/api/generate``; arguments as ``chat``."""
     runtime = get_runtime()
-    images = prepare(kwargs.pop("images", None))
-    request = generate_request(prompt, model=model, runtime=runtime, images=images, **kwargs)
+    prepared = prepare(images)
+    request = generate_request(prompt, runtime=runtime, images=prepared, **arguments)
     check = _warn_if_long(request, context_check(request, runtime))
-    result = _run_keeping_partial(runtime, request, on_chunk, _saved(images))
-    return flag_truncation(result, check)
+    reply = ReplyStream(request, stream=stream, image_bytes_saved=_saved(prepared))
+    return flag_truncation(_run(runtime, reply, on_chunk), check)
 
 
 def context_check(
@@ -239,74 +200,60 @@ def _saved(images: Sequence[PreparedImage]) -> int:
     return sum(image.bytes_saved for image in images)
 
 
-def _run_keeping_partial(
-    runtime: Runtime,
-    request: ChatRequest | GenerateRequest,
-    on_chunk: Callable[[ChatChunk], None] | None,
-    image_bytes_saved: int = 0,
-) -> ChatResult:
-    accumulator = ReplyAccumulator(model=request.model.value)
-    try:
-        return runtime.run(
-            lambda ports: _complete_with_hints(
-                ports, request, on_chunk, accumulator, image_bytes_saved
-            )
-        )
-    except KeyboardInterrupt as interrupt:
-        interrupt.partial = accumulator.result(interrupted=True)  # type: ignore[attr-defined]
-        raise
-
-
 async def achat(
     prompt: Messages,
     *,
-    model: str | None = None,
+    images: Sequence[object] | None = None,
+    stream: bool = True,
     tools: Sequence[Callable[..., Any] | Tool] | None = None,
     max_rounds: int = DEFAULT_MAX_ROUNDS,
     on_tool: Callable[[ToolOutcome], None] | None = None,
-    **kwargs: Any,
+    **arguments: Unpack[RequestArguments],
 ) -> ChatResult:
     """``chat`` for async cells: ``result = await ollama_nb.achat("...")``."""
     runtime = get_runtime()
-    images = prepare(kwargs.pop("images", None))
-    request = chat_request(prompt, model=model, runtime=runtime, images=images, **kwargs)
-    saved = _saved(images)
+    prepared = prepare(images)
+    request = chat_request(prompt, runtime=runtime, images=prepared, **arguments)
     checked = await runtime.arun(_checker(request)) if needs_check(request) else None
     check = _warn_if_long(request, checked)
-    if tools:
-        loop = ToolLoop(ToolSet.from_functions(tools), max_rounds)
-        result = await runtime.arun(
-            lambda ports: _complete_tools(ports, request, loop, None, on_tool, saved)
-        )
-    else:
-        result = await runtime.arun(
-            lambda ports: _complete_with_hints(ports, request, None, None, saved)
-        )
-    return flag_truncation(result, check)
-
-
-async def agenerate(prompt: str, *, model: str | None = None, **kwargs: Any) -> ChatResult:
-    runtime = get_runtime()
-    images = prepare(kwargs.pop("images", None))
-    request = generate_request(prompt, model=model, runtime=runtime, images=images, **kwargs)
-    saved = _saved(images)
-    checked = await runtime.arun(_checker(request)) if needs_check(request) else None
-    check = _warn_if_long(request, checked)
-    result = await runtime.arun(
-        lambda ports: _complete_with_hints(ports, request, None, None, saved)
+    reply = ReplyStream(
+        request,
+        tools=_tool_loop(tools, max_rounds),
+        stream=stream,
+        image_bytes_saved=_saved(prepared),
     )
+    result = await runtime.arun(lambda ports: reply.result(ports, on_tool=on_tool))
     return flag_truncation(result, check)
 
 
-def stream_chat(prompt: Messages, *, model: str | None = None, **kwargs: Any) -> Iterator[str]:
+async def agenerate(
+    prompt: str,
+    *,
+    images: Sequence[object] | None = None,
+    stream: bool = True,
+    **arguments: Unpack[RequestArguments],
+) -> ChatResult:
+    """``generate`` for async cells."""
+    runtime = get_runtime()
+    prepared = prepare(images)
+    request = generate_request(prompt, runtime=runtime, images=prepared, **arguments)
+    checked = await runtime.arun(_checker(request)) if needs_check(request) else None
+    check = _warn_if_long(request, checked)
+    reply = ReplyStream(request, stream=stream, image_bytes_saved=_saved(prepared))
+    return flag_truncation(await runtime.arun(reply.result), check)
+
+
+def stream_chat(
+    prompt: Messages,
+    *,
+    images: Sequence[object] | None = None,
+    **arguments: Unpack[RequestArguments],
+) -> Iterator[str]:
     """Yield the answer's text piece by piece (for loops and simple UIs)."""
     runtime = get_runtime()
-    request = chat_request(prompt, model=model, runtime=runtime, **kwargs)
+    request = chat_request(prompt, runtime=runtime, images=images, **arguments)
 
-    def pieces(ports: use_cases.Ports) -> AsyncIterator[ChatChunk | ChatResult]:
-        return use_cases.stream_reply(ports, request)
-
-    for item in runtime.iterate(pieces):
+    for item in runtime.iterate(ReplyStream(request).items):
         if isinstance(item, ChatChunk) and item.content:
             yield item.content
 

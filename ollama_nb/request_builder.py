@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any, Literal, TypeAlias, TypedDict
+
+from pydantic import BaseModel
 
 from .application.reply_schema import ReplySchema
 from .domain import (
@@ -36,13 +38,24 @@ Messages = str | Sequence[ChatMessage | Mapping[str, Any]]
 UserOptions = Mapping[str, Any] | GenerationOptions | None
 
 
+#: ``"json"`` for any JSON, a JSON schema, or a pydantic model class the reply is read into.
+ReplyFormat: TypeAlias = (
+    Literal["json"] | Mapping[str, Any] | type[BaseModel] | ReplySchema | ResponseFormat | None
+)
+
+
 class RequestArguments(TypedDict, total=False):
-    """The keywords every surface hands to ``RequestBuilder.from_user``."""
+    """The keywords every surface hands to ``RequestBuilder.from_user``, typed for editors.
+
+    ``model`` (else the default model), ``system`` prompt, Ollama ``options``
+    (``{"temperature": 0, "num_ctx": 8192}``), ``format``, ``think`` (a bool or
+    ``"low"``/``"medium"``/``"high"``) and ``keep_alive`` (seconds or ``"5m"``).
+    """
 
     model: str | None
     system: str | None
     options: UserOptions
-    format: object
+    format: ReplyFormat
     think: Think | None
     keep_alive: str | float | None
 

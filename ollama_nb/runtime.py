@@ -2,18 +2,22 @@
 
 One ``Runtime`` per process holds the settings, the background loop, the pool of
 servers (one HTTP gateway, gate and concurrency controller each; a single server
-unless ``OLLAMA_NB_HOSTS`` names several), the metrics sinks, the
-telemetry store, the image pipeline and the server manager, so magics,
-widgets, batches, the Python API and the Jupyter server extension all share
-one configuration. Nothing is created at import: the loop thread starts, the
-client and the store are built, and Pillow is imported on first use.
+unless ``OLLAMA_NB_HOSTS`` names several), the metrics sinks, the telemetry
+store, the image pipeline, the ``/api/show`` answers and the server manager, so
+magics, widgets, batches, the Python API and the Jupyter server extension all
+share one configuration. Nothing is created at import: the loop thread starts,
+the client and the store are built, and Pillow is imported on first use.
 
-Everything below this module gets what it needs passed in (settings, a clock,
-a callable) and never imports it back: the layers point one way::
+``get_runtime()`` is called only where a user enters (the list is in
+``ollama_nb/README.md``); everything past an entry point gets the runtime, or
+just the ``Ports`` a use case needs, passed in, and nothing below this module
+imports it back. The parts point one way (``tests/structure`` checks it)::
 
-    api, vision, metrics_api, notebook, widgets, batch, jupyter_server_ext   (entry points)
-        -> runtime                                                  (composition root)
-        -> server, telemetry, infrastructure, settings             (adapters)
+    api, vision, metrics_api, quickstart, notebook, widgets, batch, dask,
+    jupyter_server_ext                                          (entry points)
+        -> runtime                                              (composition root)
+        -> ollama_process, embedded, serving, telemetry,
+           infrastructure, settings                             (adapters)
         -> application -> domain
 """
 
@@ -26,6 +30,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .application.model_infos import ModelInfos
 from .application.ports import Clock, GateStats, MetricsSink
 from .application.use_cases import Ports, choose_model, complete
 from .domain import (
@@ -108,6 +113,7 @@ class Runtime:
         self._server: ServerManager | None = None
         self._server_args = (server_settings, hardware, environ)
         self._confirmed_capabilities: set[tuple[str, str, str]] = set()
+        self._model_infos = ModelInfos()
         self._lock = threading.Lock()
         self._parts_lock = threading.Lock()
 
@@ -297,6 +303,7 @@ class Runtime:
             project=self._settings.project,
             keep_history=self._settings.history,
             confirmed_capabilities=self._confirmed_capabilities,
+            model_infos=self._model_infos,
         )
 
     def gate_stats(self) -> GateStats:

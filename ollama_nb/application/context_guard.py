@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from ..domain import ChatRequest, GenerateRequest, ModelName, OllamaNbError
 from .conversations import estimate_tokens
-from .use_cases import Ports
+from .use_cases import Ports, model_info
 
 #: Ollama's default context length on machines under 24 GB (docs/faq.md).
 OLLAMA_DEFAULT_CONTEXT = 4096
@@ -126,7 +126,7 @@ async def context_window(
     if num_ctx is not None:
         return num_ctx, "num_ctx option"
     try:
-        info = await ports.gateway.show(model)
+        info = await model_info(ports, model)
     except OllamaNbError:
         return server_default or OLLAMA_DEFAULT_CONTEXT, "server default"
     found = _NUM_CTX_PARAMETER.search(info.parameters)

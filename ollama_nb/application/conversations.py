@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import threading
+import weakref
 from dataclasses import dataclass, field
 
 from ..domain import ChatMessage, ChatResult
@@ -145,3 +146,24 @@ class ConversationStore:
             count = len(self._threads)
             self._threads.clear()
             return count
+
+
+#: The store ``%%chat`` and the chat panel share, per IPython shell. It lives here, below both
+#: surfaces, so a panel finds the magics' threads without importing the magics.
+_BY_SHELL: weakref.WeakKeyDictionary[object, ConversationStore] = weakref.WeakKeyDictionary()
+_BY_SHELL_LOCK = threading.Lock()
+
+
+def shell_conversations(shell: object) -> ConversationStore:
+    """The conversations of ``shell``, made on first use."""
+    with _BY_SHELL_LOCK:
+        store = _BY_SHELL.get(shell)
+        if store is None:
+            store = _BY_SHELL[shell] = ConversationStore()
+        return store
+
+
+def forget_shell_conversations(shell: object) -> None:
+    """``%unload_ext``: the next load starts with no threads, as a fresh kernel would."""
+    with _BY_SHELL_LOCK:
+        _BY_SHELL.pop(shell, None)

@@ -33,11 +33,18 @@ Lane: TypeAlias = Literal["text", "vision"]
 Priority: TypeAlias = Literal["interactive", "batch"]
 
 
+#: A gateway's circuit breaker: ``open`` refuses at once, ``half_open`` lets one trial through.
+BreakerState: TypeAlias = Literal["closed", "open", "half_open"]
+
+
 class OllamaGateway(Protocol):
     """One Ollama server, spoken to through its REST API."""
 
     @property
     def host(self) -> str: ...
+
+    @property
+    def breaker_state(self) -> BreakerState: ...
 
     def chat(
         self, request: ChatRequest, *, stream: bool = True

@@ -1,9 +1,11 @@
 """What a user can ask of Ollama, independent of the surface that asks.
 
-Use cases are plain async functions taking their ports (``Ports``). Every
-request that reaches a model goes through the concurrency gate and leaves one
-``RequestEvent`` in the metrics sink, whether it succeeded, failed or was
-interrupted.
+Use cases are plain functions taking their ports (``Ports``), async where they
+talk to a server (``health`` only reads memory, so a status line can redraw
+without a loop trip). Every request that reaches a model goes through the
+concurrency gate and leaves one ``RequestEvent`` in the metrics sink, whether it
+succeeded, failed or was interrupted. Surfaces drain a reply through
+``reply_stream.ReplyStream``, which is built on ``stream_reply`` here.
 """
 
 from __future__ import annotations
@@ -37,7 +39,17 @@ from ..domain import (
     RunningModel,
     Timings,
 )
-from .ports import Clock, ConcurrencyGate, Lane, MetricsSink, OllamaGateway, Priority
+from .model_infos import ModelInfos
+from .ports import (
+    BreakerState,
+    Clock,
+    ConcurrencyGate,
+    GateStats,
+    Lane,
+    MetricsSink,
+    OllamaGateway,
+    Priority,
+)
 from .replies import ReplyAccumulator
 
 
@@ -54,6 +66,8 @@ class Ports:
     #: (host, model, capability) triples ``/api/show`` confirmed; the composition root
     #: passes one set per process so a batch asks once per model, not once per row.
     confirmed_capabilities: set[tuple[str, str, str]] = field(default_factory=set)
+    #: ``/api/show`` answers, one per process like the set above (see ``model_infos``).
+    model_infos: ModelInfos = field(default_factory=ModelInfos)
 
 
 def new_request_id() -> str:
@@ -138,6 +152,8 @@ async def stream_reply(
     except OllamaNbError as exc:
         status = "error"
         failure = exc
+        if isinstance(exc, ModelNotFoundError):
+            ports.model_infos.forget(ports.gateway.host, request.model)
         if acc.has_content:
             exc.partial = acc.result(interrupted=True, error=str(exc))
         raise
@@ -264,6 +280,7 @@ async def pull(ports: Ports, model: ModelName) -> AsyncGenerator[PullProgress, N
     t0 = ports.clock.monotonic()
     status: RequestStatus = "interrupted"
     failure: OllamaNbError | None = None
+    ports.model_infos.forget(ports.gateway.host, model)  # a pull may replace it
     try:
         async with aclosing(ports.gateway.pull(model)) as progress:
             async for step in progress:
@@ -296,11 +313,25 @@ async def restore_keep_alive(ports: Ports, model: ModelName, hosts: Collection[s
 
 
 async def list_models(ports: Ports) -> list[ModelSummary]:
-    return await ports.gateway.list_models()
+    installed = await ports.gateway.list_models()
+    ports.model_infos.saw(ports.gateway.host, installed)
+    return installed
 
 
 async def show_model(ports: Ports, model: ModelName) -> ModelInfo:
-    return await ports.gateway.show(model)
+    """Asked by the user: always the server's answer now (which refreshes the kept one)."""
+    info = await ports.gateway.show(model)
+    ports.model_infos.put(ports.gateway.host, model, info)
+    return info
+
+
+async def model_info(ports: Ports, model: ModelName) -> ModelInfo:
+    """``/api/show`` for checks before a request: asked once while the model stays the same."""
+    info = ports.model_infos.get(ports.gateway.host, model)
+    if info is None:
+        info = await ports.gateway.show(model)
+        ports.model_infos.put(ports.gateway.host, model, info)
+    return info
 
 
 async def running_models(ports: Ports) -> list[RunningModel]:
@@ -308,10 +339,12 @@ async def running_models(ports: Ports) -> list[RunningModel]:
 
 
 async def delete_model(ports: Ports, model: ModelName) -> None:
+    ports.model_infos.forget(ports.gateway.host, model)
     await ports.gateway.delete(model)
 
 
 async def copy_model(ports: Ports, source: ModelName, destination: ModelName) -> None:
+    ports.model_infos.forget(ports.gateway.host, destination)
     await ports.gateway.copy(source, destination)
 
 
@@ -368,6 +401,39 @@ async def choose_model(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Health:
+    """Our side of the connection, read without asking the server: breaker and queue."""
+
+    breaker: BreakerState
+    queue: GateStats
+
+
+def health(ports: Ports) -> Health:
+    """Synchronous on purpose: a status line redraws from memory, without a loop trip."""
+    return Health(breaker=ports.gateway.breaker_state, queue=ports.gate.stats())
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStatus:
+    """What ``%ollama status`` shows: the server's answers (or why there are none), and health."""
+
+    version: str | None
+    running: list[RunningModel]
+    problem: str | None
+    health: Health
+
+
+async def status(ports: Ports) -> ServerStatus:
+    """Never raises for an unreachable server: being unreachable is a status."""
+    try:
+        version = await ports.gateway.version()
+        running = await ports.gateway.running()
+    except OllamaNbError as exc:
+        return ServerStatus(None, [], str(exc), health(ports))
+    return ServerStatus(version, running, None, health(ports))
+
+
 async def installed_match(ports: Ports, model: ModelName) -> ModelSummary | None:
     """The installed model Ollama would use for ``model`` (``x`` == ``x:latest``)."""
     for summary in await ports.gateway.list_models():
@@ -421,7 +487,7 @@ async def require_capability(ports: Ports, model: ModelName, capability: Capabil
     key = (ports.gateway.host, model.canonical, capability)
     if key in ports.confirmed_capabilities:
         return
-    info = await ports.gateway.show(model)
+    info = await model_info(ports, model)
     if not info.capabilities or capability in info.capabilities:
         ports.confirmed_capabilities.add(key)
         return

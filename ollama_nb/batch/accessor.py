@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..runtime import get_runtime
 from .api import RowArgs, Template, arun_batch, run_batch
 from .arguments import keyword_form
 from .compare import compare
@@ -30,12 +31,12 @@ class OllamaAccessor:
     @keyword_form(RowArgs)
     def chat(self, template: Template, args: RowArgs) -> pd.DataFrame:
         """One ``/api/chat`` request per row; arguments as ``ollama_nb.batch``."""
-        return run_batch(self._frame, template, args.of_kind("chat"))
+        return run_batch(self._frame, template, args.of_kind("chat"), get_runtime())
 
     @keyword_form(RowArgs)
     def generate(self, template: Template, args: RowArgs) -> pd.DataFrame:
         """One ``/api/generate`` request per row; arguments as ``ollama_nb.batch``."""
-        return run_batch(self._frame, template, args.of_kind("generate"))
+        return run_batch(self._frame, template, args.of_kind("generate"), get_runtime())
 
     def compare(self, models: list[str], template: Template, **kwargs: Any) -> Comparison:
         """The same rows through several models, side by side; see ``ollama_nb.batch.compare``."""
@@ -44,19 +45,19 @@ class OllamaAccessor:
     @keyword_form(EmbedArgs)
     def embed(self, column: Hashable, args: EmbedArgs) -> pd.DataFrame:
         """A vector per row of ``column``, in a new ``embedding`` column."""
-        return run_embed(self._frame, column, args)
+        return run_embed(self._frame, column, args, get_runtime())
 
     @keyword_form(RowArgs)
     async def achat(self, template: Template, args: RowArgs) -> pd.DataFrame:
         """``chat`` for async cells: ``await df.ollama.achat(...)``."""
-        return await arun_batch(self._frame, template, args.of_kind("chat"))
+        return await arun_batch(self._frame, template, args.of_kind("chat"), get_runtime())
 
     @keyword_form(RowArgs)
     async def agenerate(self, template: Template, args: RowArgs) -> pd.DataFrame:
         """``generate`` for async cells."""
-        return await arun_batch(self._frame, template, args.of_kind("generate"))
+        return await arun_batch(self._frame, template, args.of_kind("generate"), get_runtime())
 
     @keyword_form(EmbedArgs)
     async def aembed(self, column: Hashable, args: EmbedArgs) -> pd.DataFrame:
         """``embed`` for async cells."""
-        return await arun_embed(self._frame, column, args)
+        return await arun_embed(self._frame, column, args, get_runtime())

@@ -85,25 +85,27 @@ def batch(df: pd.DataFrame, template: Template, args: BatchArgs) -> pd.DataFrame
     Works in a plain cell and in an async cell; ``await abatch(...)`` keeps an
     async cell's event loop free while the rows run.
     """
-    return run_batch(df, template, args)
+    return run_batch(df, template, args, get_runtime())
 
 
 @keyword_form(BatchArgs)
 async def abatch(df: pd.DataFrame, template: Template, args: BatchArgs) -> pd.DataFrame:
     """``batch`` for async cells: ``result = await ollama_nb.abatch(df, ...)``."""
-    return await arun_batch(df, template, args)
+    return await arun_batch(df, template, args, get_runtime())
 
 
-def run_batch(df: pd.DataFrame, template: Template, args: BatchArgs) -> pd.DataFrame:
+def run_batch(
+    df: pd.DataFrame, template: Template, args: BatchArgs, runtime: Runtime
+) -> pd.DataFrame:
     """``batch`` with its arguments checked into ``BatchArgs`` (the accessor calls this)."""
-    runtime = get_runtime()
     run = BatchRun(df, _spec(df, template, args, runtime))
     ended = run_blocking(runtime.loop, run.run(runtime.ports), _bar(run, args), run.counts)
     return _finish(run, ended, args)
 
 
-async def arun_batch(df: pd.DataFrame, template: Template, args: BatchArgs) -> pd.DataFrame:
-    runtime = get_runtime()
+async def arun_batch(
+    df: pd.DataFrame, template: Template, args: BatchArgs, runtime: Runtime
+) -> pd.DataFrame:
     run = BatchRun(df, _spec(df, template, args, runtime))
     ended = await run_awaiting(runtime.loop, run.run(runtime.ports), _bar(run, args), run.counts)
     return _finish(run, ended, args)

@@ -391,18 +391,17 @@ def _fit_together(runtime: Runtime, models: Sequence[ModelName], notes: list[str
 
 def memory_budget(runtime: Runtime, models: Sequence[ModelName]) -> Budget:
     """The profile's arithmetic (``%ollama tune``) applied to these models' real sizes."""
-    from ..ollama_process.hardware import detect_hardware
     from ..ollama_process.profiles import (
         Budget,
         ModelLoad,
         choose_profile,
-        load_profiles,
         model_memory,
         ollama_default_context,
     )
 
-    hardware = detect_hardware()
-    profiles = load_profiles()
+    # The server manager the runtime built has detected the machine and read the profiles.
+    hardware = runtime.server.hardware
+    profiles = runtime.server.profiles
     choice = choose_profile(hardware, profiles)
     sizes = {s.name: s.size_bytes for s in runtime.run(use_cases.list_models)}
     context = choice.budget.context_length if choice.budget else ollama_default_context(hardware)

@@ -209,25 +209,27 @@ def _finish(run: EmbedRun, ended: Ended, args: EmbedArgs) -> pd.DataFrame:
 @keyword_form(EmbedArgs)
 def embed_column(df: pd.DataFrame, column: Hashable, args: EmbedArgs) -> pd.DataFrame:
     """``df`` plus ``output`` (a float32 vector per row) and ``{output}_error``."""
-    return run_embed(df, column, args)
+    return run_embed(df, column, args, get_runtime())
 
 
 @keyword_form(EmbedArgs)
 async def aembed_column(df: pd.DataFrame, column: Hashable, args: EmbedArgs) -> pd.DataFrame:
     """``embed_column`` for async cells."""
-    return await arun_embed(df, column, args)
+    return await arun_embed(df, column, args, get_runtime())
 
 
-def run_embed(df: pd.DataFrame, column: Hashable, args: EmbedArgs) -> pd.DataFrame:
+def run_embed(
+    df: pd.DataFrame, column: Hashable, args: EmbedArgs, runtime: Runtime
+) -> pd.DataFrame:
     """``embed_column`` with its arguments checked into ``EmbedArgs`` (the accessor calls this)."""
-    runtime = get_runtime()
     run = _build(df, column, args, runtime)
     ended = run_blocking(runtime.loop, run.run(runtime.ports), _bar(run, args), run.counts)
     return _finish(run, ended, args)
 
 
-async def arun_embed(df: pd.DataFrame, column: Hashable, args: EmbedArgs) -> pd.DataFrame:
-    runtime = get_runtime()
+async def arun_embed(
+    df: pd.DataFrame, column: Hashable, args: EmbedArgs, runtime: Runtime
+) -> pd.DataFrame:
     run = _build(df, column, args, runtime)
     ended = await run_awaiting(runtime.loop, run.run(runtime.ports), _bar(run, args), run.counts)
     return _finish(run, ended, args)

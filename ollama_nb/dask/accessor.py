@@ -43,18 +43,19 @@ class DaskOllamaAccessor:
 
     def chat(self, template: Template, **kwargs: Any) -> dd.DataFrame:
         """One ``/api/chat`` request per row; arguments as ``ollama_nb.batch``."""
-        return self._rows("chat", template, kwargs)
+        return self._rows("chat", template, kwargs, get_runtime())
 
     def generate(self, template: Template, **kwargs: Any) -> dd.DataFrame:
         """One ``/api/generate`` request per row; arguments as ``ollama_nb.batch``."""
-        return self._rows("generate", template, kwargs)
+        return self._rows("generate", template, kwargs, get_runtime())
 
     def embed(self, column: Hashable, **kwargs: Any) -> dd.DataFrame:
         """A vector per row of ``column``; arguments as ``df.ollama.embed``."""
-        return self._rows("embed", column, kwargs)
+        return self._rows("embed", column, kwargs, get_runtime())
 
-    def _rows(self, kind: Kind, what: Any, kwargs: dict[str, Any]) -> dd.DataFrame:
-        runtime = get_runtime()
+    def _rows(
+        self, kind: Kind, what: Any, kwargs: dict[str, Any], runtime: Runtime
+    ) -> dd.DataFrame:
         if "progress" in kwargs:
             raise InvalidInputError(
                 "progress= does not apply to a Dask frame: Dask shows partitions, not rows.",

@@ -10,11 +10,11 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal, TypeAlias
 
+from .durations import DurationError, parse_go_duration
 from .errors import InvalidInputError
 
 # Ollama's `Options` and `Runner` fields (api/types.go). num_gpu counts layers
@@ -165,10 +165,6 @@ def _check_ranges(options: GenerationOptions) -> None:
 
 # --- keep_alive -----------------------------------------------------------------
 
-_DURATION_RE = re.compile(r"^[+-]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PART_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-
 
 @dataclass(frozen=True, slots=True)
 class KeepAlive:
@@ -191,7 +187,9 @@ class KeepAlive:
             try:
                 object.__setattr__(self, "value", float(text) if "." in text else int(text))
             except ValueError:
-                if not _DURATION_RE.match(text):
+                try:
+                    parse_go_duration(text)
+                except DurationError:
                     raise InvalidInputError(
                         f"keep_alive {value!r} is not a duration.",
                         hint="Use seconds (300), a Go duration ('5m', '1h30m') or -1 for forever.",
@@ -203,9 +201,7 @@ class KeepAlive:
         """Duration in seconds; negative means forever."""
         if isinstance(self.value, int | float):
             return float(self.value)
-        sign = -1.0 if self.value.startswith("-") else 1.0
-        total = sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART_RE.findall(self.value))
-        return sign * total
+        return parse_go_duration(self.value)
 
     @property
     def forever(self) -> bool:

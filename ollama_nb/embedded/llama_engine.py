@@ -25,8 +25,8 @@ from typing import Any
 
 from ..serving.catalogue import ModelCard
 from ..serving.engine import (
-    ChatMessage,
     Embedding,
+    EngineMessage,
     Finish,
     GenerationRequest,
     JsonValue,
@@ -58,7 +58,7 @@ def context_error(prompt_tokens: int, num_ctx: int) -> ApiError:
     )
 
 
-def gemma_prompt(messages: Sequence[ChatMessage]) -> str:
+def gemma_prompt(messages: Sequence[EngineMessage]) -> str:
     """Gemma's turn format; a system message is prepended to the next user turn."""
     out: list[str] = []
     system = ""
@@ -77,7 +77,7 @@ def gemma_prompt(messages: Sequence[ChatMessage]) -> str:
     return "".join(out)
 
 
-def completion_prompt(messages: Sequence[ChatMessage]) -> str:
+def completion_prompt(messages: Sequence[EngineMessage]) -> str:
     """A base model's conversation as one document (``models.COMPLETION_TEMPLATE``).
 
     Rendered the way Ollama renders a template without ``.Messages``: system text, then
@@ -334,7 +334,7 @@ class LlamaEngine:
         return lambda llama: template_prompt(llama, template, messages)
 
 
-def template_prompt(llama: Any, template: str, messages: Sequence[ChatMessage]) -> str:
+def template_prompt(llama: Any, template: str, messages: Sequence[EngineMessage]) -> str:
     """Render with the GGUF's own chat template, as llama-cpp-python's server does."""
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from .._version import __version__
-from ..application.ports import Clock
+from ..application.ports import BreakerState, Clock
 from ..domain import (
     BadRequestError,
     ChatChunk,
@@ -120,6 +120,10 @@ class HttpOllamaGateway:
     @property
     def host(self) -> str:
         return self._base_url
+
+    @property
+    def breaker_state(self) -> BreakerState:
+        return self.breaker.state
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Literal
 
-from ..application.ports import Clock
+from ..application.ports import BreakerState, Clock
 from ..domain import CircuitOpenError
-
-BreakerState = Literal["closed", "open", "half_open"]
 
 
 @dataclass(frozen=True, slots=True)

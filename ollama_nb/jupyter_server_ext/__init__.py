@@ -14,7 +14,8 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
+    from ..runtime import get_runtime
     from .handlers import NAMESPACE, setup_handlers
 
-    setup_handlers(serverapp.web_app)
+    setup_handlers(serverapp.web_app, get_runtime)
     serverapp.log.info("ollama_nb: JupyterLab endpoints registered under /%s/", NAMESPACE)

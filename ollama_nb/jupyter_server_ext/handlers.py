@@ -39,7 +39,7 @@ from ..domain import (
     ModelNotFoundError,
     OllamaNbError,
 )
-from ..runtime import Runtime, get_runtime
+from ..runtime import Runtime
 from . import features, views
 
 NAMESPACE = "ollama-nb"
@@ -64,8 +64,8 @@ class _Handler(APIHandler):
     auth_resource = AUTH_RESOURCE
 
     def runtime(self) -> Runtime:
-        runtime: Runtime = self.settings.get("ollama_nb_runtime") or get_runtime()
-        return runtime
+        provide: Callable[[], Runtime] = self.settings["ollama_nb_runtime"]
+        return provide()
 
     def refuse_host_choice(self) -> None:
         """Called first in each method, so only an authorized user learns what is refused.
@@ -169,7 +169,7 @@ class StatusHandler(_Handler):
                 "host": settings.ollama_host.base_url,
                 "local": settings.ollama_host.is_local,
                 "loaded": probe["loaded"],
-                "breaker": runtime.gateway.breaker.state,
+                "breaker": use_cases.health(runtime.ports).breaker,
                 "profile": await asyncio.to_thread(features.active_profile, runtime),
                 "default_model": settings.default_model,
                 "last": last,
@@ -288,9 +288,16 @@ def _status_for(error: OllamaNbError) -> int:
     return 502
 
 
-def setup_handlers(web_app: web.Application, runtime: Runtime | None = None) -> None:
-    """Register the routes; ``runtime`` overrides the process runtime (tests)."""
-    if runtime is not None:
+def setup_handlers(web_app: web.Application, runtime: Runtime | Callable[[], Runtime]) -> None:
+    """Register the routes. ``runtime`` is the runtime, or what makes it on the first request.
+
+    The extension passes ``get_runtime`` itself: a bad setting then shows on the
+    status bar as an error, not as an extension that failed to load.
+    """
+    if isinstance(runtime, Runtime):
+        made = runtime
+        web_app.settings["ollama_nb_runtime"] = lambda: made
+    else:
         web_app.settings["ollama_nb_runtime"] = runtime
     base = url_path_join(web_app.settings.get("base_url", "/"), NAMESPACE)
     web_app.add_handlers(

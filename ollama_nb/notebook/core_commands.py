@@ -79,21 +79,14 @@ def _running_table(models: list[RunningModel]) -> Table:
 def status(line: str, shell: Any, runtime: Runtime) -> object:
     settings = runtime.settings
 
-    async def probe(ports: use_cases.Ports) -> tuple[str | None, list[RunningModel], str | None]:
-        try:
-            version = await use_cases.server_version(ports)
-            return version, await use_cases.running_models(ports), None
-        except OllamaNbError as exc:
-            return None, [], str(exc)
-
-    version, running, problem = runtime.run(probe)
-    gate = runtime.gate_stats()
+    report = runtime.run(use_cases.status)
+    gate = report.health.queue
     rows = [
         ("host", settings.host),
-        ("reachable", "yes" if problem is None else "no"),
-        ("server version", version or "-"),
+        ("reachable", "yes" if report.problem is None else "no"),
+        ("server version", report.version or "-"),
         ("default model", settings.default_model or "(none: `%ollama use NAME`)"),
-        ("circuit breaker", runtime.gateway.breaker.state),
+        ("circuit breaker", report.health.breaker),
         (
             "queue",
             f"{gate.running} running / {gate.limit} slots (vision {gate.vision_limit}), "
@@ -101,10 +94,10 @@ def status(line: str, shell: Any, runtime: Runtime) -> object:
         ),
     ]
     parts: list[object] = [Table(("", ""), tuple(rows), title="Ollama")]
-    if problem is not None:
-        parts.append(Notice(problem, "error"))
+    if report.problem is not None:
+        parts.append(Notice(report.problem, "error"))
     else:
-        parts.append(_running_table(running))
+        parts.append(_running_table(report.running))
     for section in STATUS_SECTIONS:
         contributed = section(runtime)
         if contributed is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..application.conversations import forget_shell_conversations
 from ..runtime import get_runtime
 from . import (  # each registers its ``%ollama`` subcommands
     core_commands,  # noqa: F401
@@ -59,6 +60,7 @@ def unload_ipython_extension(ip: Any) -> None:
     magics = manager.registry.pop("OllamaMagics", None)
     if magics is None:
         return
+    forget_shell_conversations(ip)
     for kind, names in magics.magics.items():
         for name in names:
             manager.magics[kind].pop(name, None)

@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 import shlex
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -23,20 +23,21 @@ from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from .. import vision
-from ..application import use_cases
-from ..application.context_guard import check_context, needs_check, server_context_length
-from ..application.conversations import DEFAULT_CONVERSATION, ConversationStore
-from ..application.replies import ReplyAccumulator
+from ..application.context_guard import ContextCheck, needs_check, server_context_length
+from ..application.conversations import (
+    DEFAULT_CONVERSATION,
+    ConversationStore,
+    shell_conversations,
+)
 from ..application.reply_schema import ReplySchema, ReplyValidationError
-from ..application.tool_loop import DEFAULT_MAX_ROUNDS, ToolLoop, chat_with_tools
+from ..application.reply_stream import ReplyStream
+from ..application.tool_loop import DEFAULT_MAX_ROUNDS, ToolLoop
 from ..application.tools import ToolOutcome, ToolSet
 from ..domain import (
     ChatChunk,
     ChatMessage,
-    ChatRequest,
     ChatResult,
     InvalidInputError,
-    ModelNotFoundError,
     OllamaNbError,
 )
 from ..image_reference import resolve_image
@@ -179,7 +180,8 @@ class OllamaMagics(Magics):
     def __init__(self, shell: Any, runtime: Runtime) -> None:
         super().__init__(shell)
         self.runtime = runtime
-        self.state = NotebookState()
+        # The chat panel reaches the same store through the shell, without importing us.
+        self.state = NotebookState(conversations=shell_conversations(shell))
 
     # --- %ollama ---------------------------------------------------------------
 
@@ -334,18 +336,25 @@ class OllamaMagics(Magics):
             from IPython.display import display
 
             display({"text/html": thumbnails, "text/plain": f"[{len(images)} image(s)]"}, raw=True)
-        check = (
-            runtime.run(lambda ports: check_context(ports, request, server_context_length()))
-            if needs_check(request)
-            else None
+        stream = ReplyStream(
+            request,
+            tools=tools,
+            stream=not args.no_stream,
+            image_bytes_saved=saved,
+            check_context=True,  # in the same loop-thread trip as the answer
+            server_context=server_context_length(),
         )
-        if check is not None and check.may_not_fit:
-            show_warning(check.warning())
         view = StreamView(interval_s=state.stream_interval_s, show_thinking=args.think)
-        view.start()
-        result, failure = _stream(
-            runtime, request, view, saved, stream=not args.no_stream, tools=tools
-        )
+
+        def warn_first(check: ContextCheck) -> None:
+            if check.may_not_fit:
+                show_warning(check.warning())
+            view.start()  # under the warning, as the answer will be
+
+        if not needs_check(request):
+            view.start()
+        result, failure = _stream(runtime, stream, view, warn_first)
+        check = stream.check
         if result is None:
             assert failure is not None
             view.update({"text/markdown": "", "text/plain": ""})
@@ -472,62 +481,37 @@ def _prepare_images(sources: Sequence[object], runtime: Runtime) -> tuple[list[s
 
 def _stream(
     runtime: Runtime,
-    request: ChatRequest,
+    reply: ReplyStream,
     view: StreamView,
-    image_bytes_saved: int,
-    *,
-    stream: bool,
-    tools: ToolLoop | None = None,
+    on_check: Callable[[ContextCheck], None],
 ) -> tuple[ChatResult | None, BaseException | None]:
-    """Run the request, feeding ``view``; returns (result, error). Ctrl-C keeps the partial answer.
+    """Drain ``reply`` in one loop-thread trip, drawing into ``view``; returns (result, error).
 
-    With ``tools`` each call the model makes runs and is shown as one line under the answer.
+    Ctrl-C keeps the partial answer; each tool call the model makes is shown as
+    one line under the answer.
     """
-    accumulator = ReplyAccumulator(model=request.model.value)
 
-    async def replies(
-        ports: use_cases.Ports,
-    ) -> AsyncIterator[ChatChunk | ChatResult | ToolOutcome]:
-        try:
-            if tools is not None:
-                async for step in chat_with_tools(
-                    ports, request, tools, stream=stream, image_bytes_saved=image_bytes_saved
-                ):
-                    yield step
-                return
-            async for item in use_cases.stream_reply(
-                ports,
-                request,
-                stream=stream,
-                accumulator=accumulator,
-                image_bytes_saved=image_bytes_saved,
-            ):
-                yield item
-        except ModelNotFoundError as exc:
-            raise await use_cases.with_suggestions(ports, exc) from None
+    def feed(chunk: ChatChunk) -> None:
+        view.feed(chunk.content, chunk.thinking)
 
-    result: ChatResult | None = None
     try:
-        items: Iterator[ChatChunk | ChatResult | ToolOutcome] = runtime.iterate(replies)
+        items = runtime.iterate(reply.items)
         try:
-            for item in items:
-                if isinstance(item, ChatResult):
-                    result = item
-                elif isinstance(item, ToolOutcome):
-                    _show_outcome(item)
-                elif stream:
-                    view.feed(item.content, item.thinking)
+            drawn = reply.follow(
+                items,
+                on_chunk=feed if reply.stream else None,
+                on_tool=_show_outcome,
+                on_check=on_check,
+            )
         finally:
             close = getattr(items, "close", None)
             if close is not None:
                 close()
     except KeyboardInterrupt:
-        partial = tools.partial() if tools is not None else None
-        return partial or accumulator.result(interrupted=True), Interrupted()
+        return reply.partial(), Interrupted()
     except OllamaNbError as error:
-        partial = error.partial if isinstance(error.partial, ChatResult) else None
-        return partial, error
-    return result, None
+        return reply.kept(error), error
+    return drawn, None
 
 
 def _show_outcome(outcome: ToolOutcome) -> None:

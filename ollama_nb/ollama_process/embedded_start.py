@@ -3,7 +3,8 @@
 The launcher (``ollama_nb.embedded.launcher``) makes the embedded server look like an
 ``ollama`` executable; this starts it through ``ServerProcess``, so its state file
 records the launcher as the binary and ``%ollama stop`` / status treat it like Ollama.
-It lives on the server side so the embedded package never imports the server manager.
+It lives in ``ollama_process`` (which may import ``embedded``), so ``embedded`` never
+imports the process manager and the two parts stay without a cycle.
 """
 
 from __future__ import annotations

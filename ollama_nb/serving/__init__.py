@@ -20,9 +20,9 @@ from __future__ import annotations
 from .catalogue import ModelCard, canonical_name
 from .config import SERVING_VERSION, ServerConfig
 from .engine import (
-    ChatMessage,
     Embedding,
     Engine,
+    EngineMessage,
     Finish,
     GenerationRequest,
     ImageInfo,
@@ -35,9 +35,9 @@ from .wire import ApiError
 __all__ = [
     "SERVING_VERSION",
     "ApiError",
-    "ChatMessage",
     "Embedding",
     "Engine",
+    "EngineMessage",
     "Finish",
     "GenerationRequest",
     "ImageInfo",

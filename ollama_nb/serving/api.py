@@ -22,7 +22,7 @@ from typing import ClassVar, Literal
 
 from .base import BaseHandler
 from .catalogue import COMPLETION, INSERT, THINKING, TOOLS, VISION, ModelCard, canonical_name
-from .engine import ChatMessage, Finish, GenerationRequest, ImageInfo, Piece, ToolCall
+from .engine import EngineMessage, Finish, GenerationRequest, ImageInfo, Piece, ToolCall
 from .images import ImageDecodeError, decode_image
 from .scheduler import Loaded, ServerBusy
 from .state import ServerState
@@ -338,7 +338,7 @@ class InferenceHandler(ApiHandler):
         self.received = self.started = time.monotonic()
         await self.guarded(self._infer())
 
-    def _messages(self) -> tuple[tuple[ChatMessage, ...], bool]:
+    def _messages(self) -> tuple[tuple[EngineMessage, ...], bool]:
         """The conversation for the engine and whether this is a load-only request."""
         body = self.body
         if self.kind == "generate":
@@ -347,22 +347,22 @@ class InferenceHandler(ApiHandler):
             if bool_field(body, "raw", False) and (system or body.get("context")):
                 raise ApiError(400, "raw mode does not support template, system, or context")
             images = _decode_images(body.get("images"))
-            msgs = [ChatMessage("system", system)] if system else []
-            msgs.append(ChatMessage("user", prompt, images))
+            msgs = [EngineMessage("system", system)] if system else []
+            msgs.append(EngineMessage("user", prompt, images))
             return tuple(msgs), prompt == ""
         raw = body.get("messages")
         if raw is None:
             raw = []
         if not isinstance(raw, list):
             raise ApiError(400, "json: cannot unmarshal messages: expected an array")
-        out: list[ChatMessage] = []
+        out: list[EngineMessage] = []
         for item in raw:
             if not isinstance(item, dict):
                 raise ApiError(400, "json: cannot unmarshal message: expected an object")
             role = string_field(item, "role")
             content = string_field(item, "content")
             tool_name = string_field(item, "tool_name") or string_field(item, "name")
-            out.append(ChatMessage(role, content, _decode_images(item.get("images")), tool_name))
+            out.append(EngineMessage(role, content, _decode_images(item.get("images")), tool_name))
         return tuple(out), not out
 
     async def _infer(self) -> None:

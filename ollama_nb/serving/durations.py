@@ -1,4 +1,4 @@
-"""Go-style durations, because Ollama's ``keep_alive`` and ``OLLAMA_KEEP_ALIVE`` use them.
+"""Ollama's rules for ``keep_alive`` and ``OLLAMA_KEEP_ALIVE``, over Go's duration parser.
 
 A notebook user copies ``"1h30m"`` or ``-1`` from Ollama's docs; the stand-in must read
 them the same way or keep-alive tests would prove nothing about the real server.
@@ -7,50 +7,19 @@ them the same way or keep-alive tests would prove nothing about the real server.
 from __future__ import annotations
 
 import math
-import re
+
+from ..domain.durations import DurationError, parse_go_duration
+
+__all__ = [
+    "FOREVER",
+    "DurationError",
+    "keep_alive_from_env",
+    "keep_alive_from_request",
+    "parse_go_duration",
+]
 
 FOREVER = math.inf
 """Seconds value meaning "never unload" (Ollama turns any negative duration into this)."""
-
-_UNITS: dict[str, float] = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "μs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-
-
-class DurationError(ValueError):
-    """A string that Go's ``time.ParseDuration`` would reject."""
-
-
-def parse_go_duration(text: str) -> float:
-    """Parse ``"5m"``, ``"1h30m"``, ``"300ms"``, ``"-1s"`` or ``"0"`` into seconds."""
-    s = text.strip()
-    if not s:
-        raise DurationError(f'time: invalid duration "{text}"')
-    sign = 1.0
-    if s[0] in "+-":
-        sign = -1.0 if s[0] == "-" else 1.0
-        s = s[1:]
-    if s == "0":
-        return 0.0
-    pos = 0
-    total = 0.0
-    while pos < len(s):
-        match = _PART.match(s, pos)
-        if match is None:
-            raise DurationError(f'time: invalid duration "{text}"')
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if pos == 0:
-        raise DurationError(f'time: invalid duration "{text}"')
-    return sign * total
 
 
 def keep_alive_from_env(text: str, default: float) -> float:

@@ -12,6 +12,8 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+# One tool call for both sides: what the engine emits is what the client reads back.
+from ..domain.messages import ToolCall as ToolCall
 from .catalogue import ModelCard
 
 JsonValue = object
@@ -29,8 +31,13 @@ class ImageInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class ChatMessage:
-    """One message of a chat request, with its images decoded."""
+class EngineMessage:
+    """One message as an engine receives it: images decoded and sniffed, roles as sent.
+
+    Not the client's ``domain.ChatMessage``: that one carries base64 images on their way
+    out and refuses unknown roles; this one is what arrived, already checked by the HTTP
+    layer.
+    """
 
     role: str
     content: str
@@ -48,7 +55,7 @@ class GenerationRequest:
     """
 
     kind: Literal["chat", "generate"]
-    messages: tuple[ChatMessage, ...]
+    messages: tuple[EngineMessage, ...]
     options: Mapping[str, JsonValue]
     format: JsonValue = None
     think: bool | str = False
@@ -61,14 +68,6 @@ class GenerationRequest:
     def images(self) -> tuple[ImageInfo, ...]:
         """Every image in the request, in order."""
         return tuple(image for message in self.messages for image in message.images)
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCall:
-    """A function call the model asks the client to run."""
-
-    name: str
-    arguments: Mapping[str, JsonValue]
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,7 +59,7 @@ def _v1(db: sqlite3.Connection) -> None:
 
 
 def _v2(db: sqlite3.Connection) -> None:
-    """What the issue asks beyond v1: queue wait, retries, image savings, notebook, profile."""
+    """What v2 adds to v1, for the reports: queue wait, retries, image savings, notebook, profile."""
     for column in (
         "error_message TEXT",
         "total_s REAL",

@@ -17,24 +17,29 @@ import html
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import aclosing
 from typing import Any
 
 import ipywidgets as widgets
 
 from ..application import use_cases
-from ..application.conversations import DEFAULT_CONVERSATION, Conversation, ConversationStore
+from ..application.conversations import (
+    DEFAULT_CONVERSATION,
+    Conversation,
+    ConversationStore,
+    shell_conversations,
+)
 from ..application.replies import ReplyAccumulator
-from ..application.tool_loop import DEFAULT_MAX_ROUNDS, ToolLoop, chat_with_tools
+from ..application.reply_stream import ReplyStream
+from ..application.tool_loop import DEFAULT_MAX_ROUNDS, ToolLoop
 from ..application.tools import ToolOutcome, ToolSet
 from ..domain import (
+    ChatChunk,
     ChatMessage,
     ChatRequest,
     ChatResult,
     InvalidInputError,
     ModelInfo,
     ModelName,
-    ModelNotFoundError,
     OllamaNbError,
 )
 from ..image_reference import resolve_image
@@ -56,12 +61,10 @@ def shared_store(shell: Any) -> ConversationStore:
     """The conversation store of ``%%chat`` in this kernel (loading the extension if needed)."""
     if shell is None:
         return ConversationStore()
-    from ..notebook.magics import state_of
-
     if "OllamaMagics" not in shell.magics_manager.registry:
-        # As `%load_ext ollama_nb` would: the panel and %%chat then share one store.
+        # As `%load_ext ollama_nb` would, so %%chat works beside the panel.
         shell.extension_manager.load_extension("ollama_nb")
-    return state_of(shell).conversations
+    return shell_conversations(shell)
 
 
 def _current_shell() -> Any:
@@ -477,44 +480,34 @@ class ChatPanel(widgets.VBox):
         user: ChatMessage,
         image_bytes_saved: int,
     ) -> None:
-        accumulator = ReplyAccumulator(model=request.model.value)
-        loop = ToolLoop(self.tools, self.max_rounds) if self.tools else None
+        reply = ReplyStream(
+            request,
+            tools=ToolLoop(self.tools, self.max_rounds) if self.tools else None,
+            image_bytes_saved=image_bytes_saved,
+        )
         self._tool_lines = []
-        ports = self.runtime.ports
         result: ChatResult | None = None
         failure: OllamaNbError | None = None
         last = float("-inf")
+
+        def draw_chunk(_: ChatChunk) -> None:
+            nonlocal last
+            if time.monotonic() - last >= self.stream_interval_s:
+                self._show_partial(reply.current)
+                last = time.monotonic()
+
+        def draw_tool(outcome: ToolOutcome) -> None:
+            self._tool_lines.append(outcome.line())
+            self._show_partial(reply.current)
+
         try:
-            replies = (
-                chat_with_tools(ports, request, loop, image_bytes_saved=image_bytes_saved)
-                if loop is not None
-                else use_cases.stream_reply(
-                    ports, request, accumulator=accumulator, image_bytes_saved=image_bytes_saved
-                )
-            )
-            async with aclosing(replies) as items:
-                async for item in items:
-                    current = (loop.accumulator if loop is not None else None) or accumulator
-                    if isinstance(item, ChatResult):
-                        result = item
-                    elif isinstance(item, ToolOutcome):
-                        self._tool_lines.append(item.line())
-                        self._show_partial(current)
-                    elif time.monotonic() - last >= self.stream_interval_s:
-                        self._show_partial(current)
-                        last = time.monotonic()
+            result = await reply.result(self.runtime.ports, on_chunk=draw_chunk, on_tool=draw_tool)
         except asyncio.CancelledError:
-            partial = loop.partial() if loop is not None else None
-            self._finish(
-                conversation, key, user, partial or accumulator.result(interrupted=True), None
-            )
+            self._finish(conversation, key, user, reply.partial(), None)
             raise
-        except ModelNotFoundError as exc:
-            failure = await use_cases.with_suggestions(ports, exc)
         except OllamaNbError as exc:
             failure = exc
-            if isinstance(exc.partial, ChatResult):
-                result = exc.partial
+            result = reply.kept(exc)
         except Exception as exc:  # a bug must not leave the panel stuck in "busy"
             self._finish(conversation, key, user, None, exc)
             raise

@@ -271,12 +271,13 @@ class Dashboard(widgets.VBox):
             self._timer = None
             points = list(self._points)
         settings = self.runtime.settings
-        breaker = self.runtime.gateway.breaker.state
+        health = use_cases.health(self.runtime.ports)
+        breaker = health.breaker
         self.status.value = (
             f"<b>Ollama</b> at <code>{html.escape(settings.host)}</code>: "
             f"{html.escape(self.server_line)} · circuit breaker <b>{html.escape(str(breaker))}</b>"
         )
-        gate = self.runtime.gate_stats()
+        gate = health.queue
         self.queue.value = (
             f"<b>Queue</b>: {gate.running} running of {gate.limit} slots "
             f"(vision {gate.vision_limit}), {gate.waiting} waiting, {gate.admitted} admitted, "

@@ -25,7 +25,7 @@ from ollama_nb.embedded.llama_engine import (
 )
 from ollama_nb.embedded.models import ModelSpec, card_for, folder_models
 from ollama_nb.notebook.embedded_commands import describe_backend
-from ollama_nb.serving.engine import ChatMessage
+from ollama_nb.serving.engine import EngineMessage
 from ollama_nb.testing import StandinHandle
 
 
@@ -144,8 +144,8 @@ def test_models_folder_lists_gguf_files_and_a_missing_folder_is_an_error(tmp_pat
 
 def test_gemma_turn_format_puts_system_into_the_first_user_turn() -> None:
     prompt = gemma_prompt(
-        (ChatMessage("system", "Be brief."), ChatMessage("user", "Hi"),
-         ChatMessage("assistant", "Hello"), ChatMessage("user", "Bye"))
+        (EngineMessage("system", "Be brief."), EngineMessage("user", "Hi"),
+         EngineMessage("assistant", "Hello"), EngineMessage("user", "Bye"))
     )  # fmt: skip
     assert prompt == (
         "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n"
@@ -155,10 +155,10 @@ def test_gemma_turn_format_puts_system_into_the_first_user_turn() -> None:
 
 
 def test_a_base_model_sees_the_conversation_as_one_document() -> None:
-    assert completion_prompt((ChatMessage("user", "The sky is"),)) == "The sky is"
+    assert completion_prompt((EngineMessage("user", "The sky is"),)) == "The sky is"
     prompt = completion_prompt(
-        (ChatMessage("system", "Notes on weather."), ChatMessage("user", "The sky is"),
-         ChatMessage("assistant", " blue today."), ChatMessage("user", "Clouds form when"))
+        (EngineMessage("system", "Notes on weather."), EngineMessage("user", "The sky is"),
+         EngineMessage("assistant", " blue today."), EngineMessage("user", "Clouds form when"))
     )  # fmt: skip
     assert prompt == "Notes on weather.\n\nThe sky is blue today.\n\nClouds form when"
 

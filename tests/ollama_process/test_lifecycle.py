@@ -210,7 +210,7 @@ _KERNEL = textwrap.dedent(
     import os, sys
     sys.path.insert(0, {root!r})
     from pathlib import Path
-    from tests.server.conftest import make_setup
+    from tests.ollama_process.conftest import make_setup
     made = make_setup(Path({data!r}), {port})
     report = made.manager.start()
     print(report.outcome.action, report.outcome.state.pid, flush=True)

@@ -227,8 +227,8 @@ def test_kernel_restart_mid_batch(
 def test_two_kernels_racing_to_start(
     table: Table, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.server.conftest import stop_recorded, write_executable
-    from tests.server.test_lifecycle import run_kernel
+    from tests.ollama_process.conftest import stop_recorded, write_executable
+    from tests.ollama_process.test_lifecycle import run_kernel
 
     table.expect("two kernels start at once", "one server spawned, the other adopts it")
     folder = tmp_path / "bin"

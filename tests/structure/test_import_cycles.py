@@ -287,3 +287,68 @@ def test_our_own_modules_are_imported_directly() -> None:
                 if name is not None and _ours(name, modules) is not None:
                     probes.append(f"{module} line {node.lineno}: import_module({name!r})")
     assert probes == []
+
+
+# --- between parts --------------------------------------------------------------------------------
+#
+# A part is a top-level module or subpackage of the package (``domain``, ``notebook``,
+# ``runtime``, ``api`` ...). Module-level acyclicity still lets two parts lean on each other
+# through different modules (``widgets.chat_panel`` -> ``notebook.magics`` while
+# ``notebook.panel_commands`` -> ``widgets``), and then neither part can be read, tested or
+# moved without the other. So parts must form a graph without cycles too.
+
+
+def part_of(module: str) -> str:
+    """``ollama_nb.notebook.magics`` -> ``notebook``; the package's own ``__init__`` is ``ollama_nb``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def part_graph(graph: dict[str, dict[str, int]]) -> dict[str, dict[str, tuple[str, str, int]]]:
+    """Part -> {imported part: (importing module, imported module, line)}, first edge found."""
+    parts: dict[str, dict[str, tuple[str, str, int]]] = {}
+    for module in sorted(graph):
+        source = part_of(module)
+        targets = parts.setdefault(source, {})
+        for target, line in sorted(graph[module].items()):
+            other = part_of(target)
+            if other != source:
+                targets.setdefault(other, (module, target, line))
+    return parts
+
+
+def test_the_part_graph_folds_modules_into_their_parts() -> None:
+    graph = {
+        "ollama_nb.notebook.magics": {"ollama_nb.presentation.display": 3},
+        "ollama_nb.notebook.state": {"ollama_nb.notebook.magics": 1},
+        "ollama_nb.widgets.panel": {"ollama_nb.notebook.state": 5},
+        "ollama_nb.presentation.display": {},
+        "ollama_nb.api": {"ollama_nb.widgets.panel": 2},
+    }
+    parts = part_graph(graph)
+    assert parts["widgets"] == {
+        "notebook": ("ollama_nb.widgets.panel", "ollama_nb.notebook.state", 5)
+    }
+    assert set(parts["notebook"]) == {"presentation"}
+    assert set(parts["api"]) == {"widgets"}
+    assert strongly_connected({p: dict.fromkeys(t, 0) for p, t in parts.items()}) == []
+    graph["ollama_nb.presentation.display"] = {"ollama_nb.widgets.panel": 9}
+    cycle_parts = part_graph(graph)
+    components = strongly_connected({p: dict.fromkeys(t, 0) for p, t in cycle_parts.items()})
+    assert components == [["notebook", "presentation", "widgets"]]
+
+
+def test_no_cycles_between_parts() -> None:
+    parts = part_graph(import_graph())
+    assert {"domain", "application", "runtime", "notebook", "widgets"} <= set(parts)
+    simple = {part: dict.fromkeys(targets, 0) for part, targets in parts.items()}
+    components = strongly_connected(simple)
+    if components:
+        report = [f"{len(components)} cycle(s) between parts of {PACKAGE}:"]
+        for component in components:
+            cycle = shortest_cycle(simple, component)
+            report.append(f"  among {', '.join(component)}:")
+            for a, b in itertools.pairwise(cycle):
+                module, target, line = parts[a][b]
+                report.append(f"    {a} -> {b}   ({module} line {line} imports {target})")
+        pytest.fail("\n".join(report), pytrace=False)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from ...serving.catalogue import ModelCard, canonical_name
 from ...serving.engine import (
-    ChatMessage,
     Embedding,
     Engine,
+    EngineMessage,
     Finish,
     GenerationRequest,
     ImageInfo,
@@ -30,9 +30,9 @@ __all__ = [
     "DEFAULT_INSTALLED",
     "DEFAULT_REGISTRY",
     "STANDIN_VERSION",
-    "ChatMessage",
     "Embedding",
     "Engine",
+    "EngineMessage",
     "Fault",
     "Finish",
     "GenerationRequest",

@@ -16,8 +16,8 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 
 from ...serving.catalogue import ModelCard
 from ...serving.engine import (
-    ChatMessage,
     Embedding,
+    EngineMessage,
     Finish,
     GenerationRequest,
     JsonValue,
@@ -42,7 +42,7 @@ def count_tokens(text: str) -> int:
     return len(text.split())
 
 
-def _last(messages: Sequence[ChatMessage], role: str) -> ChatMessage | None:
+def _last(messages: Sequence[EngineMessage], role: str) -> EngineMessage | None:
     return next((m for m in reversed(messages) if m.role == role), None)
 
 
@@ -193,7 +193,7 @@ class ScriptedEngine:
         return None
 
     @staticmethod
-    def _scripted_call(messages: Sequence[ChatMessage]) -> ToolCall | None:
+    def _scripted_call(messages: Sequence[EngineMessage]) -> ToolCall | None:
         last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
         if last_user is None:
             return None
