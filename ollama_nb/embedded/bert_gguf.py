@@ -52,7 +52,10 @@ def safetensors(data: bytes) -> Iterator[tuple[str, np.ndarray[Any, Any]]]:
         begin, end = entry["data_offsets"]
         if dtype is None or not 0 <= begin <= end <= len(body):
             raise ModelFetchError(f"Tensor {name} has an unsupported type or range.")
-        array = np.frombuffer(body[begin:end], dtype=dtype).reshape(entry["shape"])
+        try:
+            array = np.frombuffer(body[begin:end], dtype=dtype).reshape(entry["shape"])
+        except ValueError:
+            raise ModelFetchError(f"Tensor {name} does not have the shape it declares.") from None
         yield name, array
 
 
