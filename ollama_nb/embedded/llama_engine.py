@@ -401,6 +401,23 @@ def _new_llama(spec: LoadSpec) -> Any:
     )
 
 
+#: JSON's string character as llama.cpp's own schema converter (and so Ollama) writes it.
+#: llama-cpp-python's port allows any character but quote and backslash, so a model could
+#: put a raw newline inside a string and the "JSON" would not parse.
+STRICT_JSON_CHAR = (
+    r'char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] '
+    "[0-9a-fA-F] [0-9a-fA-F])"
+)
+
+
+def schema_grammar(schema: object) -> str:
+    """GBNF for a JSON schema whose strings hold no raw control characters."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    lines = json_schema_to_gbnf(json.dumps(schema)).splitlines()
+    return "\n".join(STRICT_JSON_CHAR if line.startswith("char ::=") else line for line in lines)
+
+
 def _grammar(spec: object) -> Any:
     if spec is None:
         return None
@@ -408,7 +425,7 @@ def _grammar(spec: object) -> Any:
 
     if spec == "json":
         return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
-    return LlamaGrammar.from_json_schema(json.dumps(spec), verbose=False)
+    return LlamaGrammar.from_string(schema_grammar(spec), verbose=False)
 
 
 def _generate_blocking(

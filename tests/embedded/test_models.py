@@ -224,3 +224,18 @@ def test_status_and_backend_commands_name_the_stand_in(ollama_standin: StandinHa
         assert "Backend" in repr(status)
         assert "stand-in: scripted replies for tests" in repr(status)
         assert shell.run("%ollama backend").startswith("stand-in: scripted replies")
+
+
+def test_schema_strings_cannot_hold_raw_control_characters() -> None:
+    pytest.importorskip("llama_cpp", reason='the embedded extra: pip install -e ".[embedded]"')
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    from ollama_nb.embedded.llama_engine import STRICT_JSON_CHAR, schema_grammar
+
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    grammar = schema_grammar(schema)
+    assert [line for line in grammar.splitlines() if line.startswith("char ::=")] == [
+        STRICT_JSON_CHAR
+    ]
+    assert r"\x00-\x1F" in STRICT_JSON_CHAR
+    LlamaGrammar.from_string(grammar, verbose=False)  # llama.cpp's parser accepts it
