@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from .domain import ConfigurationError, OllamaNbError
-from .embedded import DEFAULT_MODEL, banner, require_llama_cpp
+from .embedded import banner, require_llama_cpp
 from .ollama_process.embedded_start import start_embedded_server
 from .ollama_process.process import ServerProcess
 from .runtime import Runtime, get_runtime
@@ -112,7 +112,6 @@ def _start_server(runtime: Runtime, env: dict[str, str]) -> bool:
     outcome = start_embedded_server(host, runtime.settings.data_dir)
     print(banner())
     print(f"Listening at {outcome.host}; this command stops it when it ends.")
-    env.setdefault("OLLAMA_NB_DEFAULT_MODEL", DEFAULT_MODEL)
     return outcome.action == "started"
 
 
