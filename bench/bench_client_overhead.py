@@ -268,7 +268,7 @@ def single_requests(url: str, rounds: int) -> None:
         cpu,
         peers,
     )
-    print("Targets (telemetry, request log and history on): ollama_nb.chat() <= 1.15x and")
+    print("Targets (telemetry, request log and history on): ollama_nb.chat() <= 1.3x and")
     print("await ollama_nb.achat() <= 1.10x the official client's streamed call.")
     checks = [
         ("ollama_nb.chat()", "ollama.Client, streamed", "httpx.AsyncClient, streamed, loop thread"),

@@ -21,7 +21,7 @@ from .application.context_guard import (
     server_context_length,
 )
 from .application.reply_stream import ReplyStream
-from .application.tool_loop import DEFAULT_MAX_ROUNDS, ToolLoop
+from .application.tool_loop import ToolLoop
 from .application.tools import Tool, ToolOutcome, ToolSet
 from .domain import (
     ChatChunk,
@@ -96,7 +96,7 @@ def chat(
     stream: bool = True,
     on_chunk: Callable[[ChatChunk], None] | None = None,
     tools: Sequence[Callable[..., Any] | Tool] | None = None,
-    max_rounds: int = DEFAULT_MAX_ROUNDS,
+    max_rounds: int | None = None,
     on_tool: Callable[[ToolOutcome], None] | None = None,
     **arguments: Unpack[RequestArguments],
 ) -> ChatResult:
@@ -119,7 +119,7 @@ def chat(
     check = _warn_if_long(request, context_check(request, runtime))
     reply = ReplyStream(
         request,
-        tools=_tool_loop(tools, max_rounds),
+        tools=_tool_loop(runtime, tools, max_rounds),
         stream=stream,
         image_bytes_saved=_saved(prepared),
     )
@@ -127,9 +127,10 @@ def chat(
 
 
 def _tool_loop(
-    tools: Sequence[Callable[..., Any] | Tool] | None, max_rounds: int
+    runtime: Runtime, tools: Sequence[Callable[..., Any] | Tool] | None, max_rounds: int | None
 ) -> ToolLoop | None:
-    return ToolLoop(ToolSet.from_functions(tools), max_rounds) if tools else None
+    """The user's functions, bounded by the tool settings (``max_rounds`` given wins)."""
+    return runtime.tool_loop(ToolSet.from_functions(tools), max_rounds) if tools else None
 
 
 def _run(
@@ -206,7 +207,7 @@ async def achat(
     images: Sequence[object] | None = None,
     stream: bool = True,
     tools: Sequence[Callable[..., Any] | Tool] | None = None,
-    max_rounds: int = DEFAULT_MAX_ROUNDS,
+    max_rounds: int | None = None,
     on_tool: Callable[[ToolOutcome], None] | None = None,
     **arguments: Unpack[RequestArguments],
 ) -> ChatResult:
@@ -218,7 +219,7 @@ async def achat(
     check = _warn_if_long(request, checked)
     reply = ReplyStream(
         request,
-        tools=_tool_loop(tools, max_rounds),
+        tools=_tool_loop(runtime, tools, max_rounds),
         stream=stream,
         image_bytes_saved=_saved(prepared),
     )

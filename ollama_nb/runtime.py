@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .application.model_infos import ModelInfos
 from .application.ports import Clock, GateStats, MetricsSink
+from .application.tool_loop import ToolLoop
+from .application.tools import ToolSet
 from .application.use_cases import Ports, choose_model, complete
 from .domain import (
     ChatResult,
@@ -47,6 +49,7 @@ from .infrastructure.gate import SlotGate
 from .infrastructure.http_gateway import HttpOllamaGateway
 from .infrastructure.loop_thread import LoopThread
 from .infrastructure.pool import HostPool, PoolMember
+from .infrastructure.private_files import private_secret
 from .infrastructure.resilience import CircuitBreaker, RetryPolicy
 from .ollama_process.hardware import Hardware
 from .ollama_process.manager import ServerManager
@@ -73,6 +76,10 @@ _CONNECTION_SETTINGS = frozenset(
         "breaker_cooldown_s",
     }
 )
+
+
+#: The file in the data directory that holds the key checkpoint rows are sealed with.
+CHECKPOINT_KEY_NAME = "checkpoint.key"
 
 
 class Runtime:
@@ -122,6 +129,20 @@ class Runtime:
     @property
     def settings(self) -> Settings:
         return self._settings
+
+    def checkpoint_secret(self) -> bytes:
+        """This user's key for sealing batch checkpoint rows (``data_dir/checkpoint.key``, 0600)."""
+        return private_secret(self._settings.data_dir / CHECKPOINT_KEY_NAME)
+
+    def tool_loop(self, tools: ToolSet, max_rounds: int | None = None) -> ToolLoop:
+        """A tool loop bounded by the settings (``max_rounds`` given by a surface wins)."""
+        settings = self._settings
+        return ToolLoop(
+            tools,
+            max_rounds=settings.tool_max_rounds if max_rounds is None else max_rounds,
+            max_calls=settings.tool_max_calls,
+            max_argument_chars=settings.tool_max_argument_chars,
+        )
 
     def configure(self, **changes: Any) -> Settings:
         """Change settings for everything in this process; validated before applied."""

@@ -110,6 +110,12 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Longest image side per model-name prefix, e.g. {'moondream': 756}.",
     )
+    # A model's tool calls are requests, not commands: bounded per round, per cell, in size.
+    tool_max_calls: int = Field(default=8, ge=1, le=1000, description="Tool calls run per round.")
+    tool_max_rounds: int = Field(default=5, ge=1, le=100, description="Tool rounds per answer.")
+    tool_max_argument_chars: int = Field(
+        default=64_000, ge=1, description="Longest tool-call arguments (JSON text) accepted."
+    )
 
     @field_validator("host")
     @classmethod

@@ -5,7 +5,9 @@ reply may carry ``message.tool_calls`` instead of (or beside) text; the client
 runs them and sends each result back as a ``tool`` message naming the tool,
 with the model's own call message before them; the model then answers or asks
 again. This loop does that, at most ``max_rounds`` times, so a model that
-keeps calling cannot run the user's functions forever.
+keeps calling cannot run the user's functions forever; each round runs at most
+``max_calls`` calls (a reply asking for 5,000 runs the first few and says so in
+one line), and a call's arguments are capped in size before they are parsed.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from dataclasses import dataclass, field, replace
 
 from ..domain import ChatChunk, ChatMessage, ChatRequest, ChatResult, InvalidInputError
 from .replies import ReplyAccumulator
-from .tools import ToolOutcome, ToolSet
+from .tools import DEFAULT_MAX_ARGUMENT_CHARS, ToolOutcome, ToolSet
 from .use_cases import Ports, stream_reply
 
 DEFAULT_MAX_ROUNDS = 5
+#: Calls run per round: enough for a model that gathers a few facts at once.
+DEFAULT_MAX_CALLS = 8
 
 
 @dataclass(slots=True)
@@ -29,16 +33,20 @@ class ToolLoop:
 
     tools: ToolSet
     max_rounds: int = DEFAULT_MAX_ROUNDS
+    max_calls: int = DEFAULT_MAX_CALLS
+    max_argument_chars: int = DEFAULT_MAX_ARGUMENT_CHARS
     rounds: int = 0
     outcomes: list[ToolOutcome] = field(default_factory=list)
     accumulator: ReplyAccumulator | None = None
     exchange: list[ChatMessage] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_rounds, bool) or not isinstance(self.max_rounds, int):
-            raise InvalidInputError(f"max_rounds must be a whole number, got {self.max_rounds!r}.")
-        if self.max_rounds < 1:
-            raise InvalidInputError(f"max_rounds must be at least 1, got {self.max_rounds}.")
+        for name in ("max_rounds", "max_calls", "max_argument_chars"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidInputError(f"{name} must be a whole number, got {value!r}.")
+            if value < 1:
+                raise InvalidInputError(f"{name} must be at least 1, got {value}.")
 
     def partial(self) -> ChatResult | None:
         """What arrived in the round that was running when the user stopped."""
@@ -82,7 +90,7 @@ async def chat_with_tools(
             yield replace(result, exchange=tuple(loop.exchange))
             return
         if loop.rounds >= loop.max_rounds:
-            names = ", ".join(call.name for call in result.tool_calls)
+            names = ", ".join(sorted({call.name[:64] for call in result.tool_calls})[:5])
             yield replace(
                 result,
                 exchange=tuple(loop.exchange),
@@ -91,13 +99,32 @@ async def chat_with_tools(
             )
             return
         loop.rounds += 1
-        sent_back = [ChatMessage("assistant", result.text, tool_calls=result.tool_calls)]
-        for call in result.tool_calls:
+        calls = result.tool_calls[: loop.max_calls]
+        sent_back = [ChatMessage("assistant", result.text, tool_calls=calls)]
+        for call in calls:
             # The user's function runs off the event loop: a slow one must not
             # stall other requests (a widget, a batch) sharing it.
-            outcome = await asyncio.to_thread(loop.tools.invoke, call)
+            outcome = await asyncio.to_thread(
+                loop.tools.invoke, call, max_argument_chars=loop.max_argument_chars
+            )
             loop.outcomes.append(outcome)
             yield outcome
             sent_back.append(ChatMessage("tool", outcome.content, tool_name=outcome.name))
+        if len(result.tool_calls) > len(calls):
+            limited = _limited(len(result.tool_calls), len(calls))
+            loop.outcomes.append(limited)
+            yield limited
+            sent_back.append(ChatMessage("tool", limited.content, tool_name="limit"))
         loop.exchange.extend(sent_back)
         current = replace(current, messages=(*current.messages, *sent_back))
+
+
+def _limited(asked: int, ran: int) -> ToolOutcome:
+    """The one line (and the one tool message) for calls beyond a round's limit."""
+    return ToolOutcome(
+        "limit",
+        {},
+        "limited",
+        f"The model asked for {asked:,} tool calls in one round; ran the first {ran} "
+        f"and skipped {asked - ran:,} (limit {ran} per round, OLLAMA_NB_TOOL_MAX_CALLS).",
+    )

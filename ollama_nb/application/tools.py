@@ -22,9 +22,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from ..domain import InvalidInputError, ToolCall
 
-ToolStatus = Literal["ok", "error", "refused"]
+ToolStatus = Literal["ok", "error", "refused", "limited"]
 #: Longest tool result sent back to the model, in characters.
 MAX_RESULT_CHARS = 8_000
+#: Longest arguments (as JSON text) a call may carry; checked before they are parsed.
+DEFAULT_MAX_ARGUMENT_CHARS = 64_000
+#: How much of a name or of the arguments one line shows the user.
+_SHOWN_NAME = 64
+_SHOWN_ARGS = 200
 _PARAM_HEADINGS = {"args", "arguments", "parameters", "params"}
 _SPHINX_PARAM = re.compile(r"^\s*:param\s+(?:[^:]*\s)?(\w+)\s*:\s*(.*)$")
 _GOOGLE_PARAM = re.compile(r"^\s*(\*{0,2}\w+)\s*(?:\(([^)]*)\))?\s*:\s*(.*)$")
@@ -61,11 +66,18 @@ class ToolOutcome:
     content: str
 
     def line(self) -> str:
-        """The one line a notebook shows under the answer."""
-        args = ", ".join(f"{k}={v!r}" for k, v in self.arguments.items())
-        shown = self.content if len(self.content) <= 120 else self.content[:117] + "..."
+        """The one line a notebook shows under the answer (bounded: a model wrote the call)."""
+        if self.status == "limited":
+            return f"🔧 {self.content}"
+        args = _cut(", ".join(f"{k}={v!r}" for k, v in self.arguments.items()), _SHOWN_ARGS)
+        shown = _cut(self.content, 120)
         arrow = {"ok": "→", "error": "raised", "refused": "refused:"}[self.status]
-        return f"🔧 {self.name}({args}) {arrow} {shown}"
+        return f"🔧 {_cut(self.name, _SHOWN_NAME) or '(no name)'}({args}) {arrow} {shown}"
+
+
+def _cut(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def tool_from_function(function: Callable[..., Any], name: str | None = None) -> Tool:
@@ -144,36 +156,65 @@ class ToolSet:
     def to_wire(self) -> tuple[dict[str, Any], ...]:
         return tuple(tool.to_wire() for tool in self._tools.values())
 
-    def invoke(self, call: ToolCall) -> ToolOutcome:
-        """Run ``call`` if it names one of these tools with valid arguments; never raises."""
-        arguments = dict(call.arguments) if isinstance(call.arguments, Mapping) else {}
+    def invoke(
+        self, call: ToolCall, *, max_argument_chars: int = DEFAULT_MAX_ARGUMENT_CHARS
+    ) -> ToolOutcome:
+        """Run ``call`` if it names one of these tools with valid arguments; never raises.
+
+        Checked in order, cheapest first: the call's shape, the function's name, the
+        arguments' size (before any parsing), their JSON, then the signature.
+        """
+        name = _cut(call.name, _SHOWN_NAME)
+        if call.malformed is not None:
+            return _refused(call.name, {}, f"{call.malformed}.")
         tool = self._tools.get(call.name)
         if tool is None:
             known = ", ".join(self._tools) or "none"
-            return ToolOutcome(
-                call.name,
-                arguments,
-                "refused",
-                f"Error: there is no tool called {call.name!r}. Available tools: {known}.",
-            )
-        if not isinstance(call.arguments, Mapping):
-            return ToolOutcome(call.name, {}, "refused", "Error: arguments must be a JSON object.")
+            what = f"there is no tool called {name!r}" if call.name else "the call names no tool"
+            return _refused(call.name, {}, f"{what}. Available tools: {known}.")
+        parsed = _arguments(call, max_argument_chars)
+        if isinstance(parsed, str):
+            return _refused(call.name, {}, parsed)
         try:
-            validated = tool.arguments.model_validate(arguments)
+            validated = tool.arguments.model_validate(parsed)
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
                 for e in exc.errors()
             )
-            return ToolOutcome(
-                call.name, arguments, "refused", f"Error: invalid arguments ({problems})."
-            )
-        values = {name: getattr(validated, name) for name in type(validated).model_fields}
+            return _refused(call.name, parsed, f"invalid arguments ({_cut(problems, 2_000)}).")
+        values = {field: getattr(validated, field) for field in type(validated).model_fields}
         try:
             value = tool.function(**values)
         except Exception as exc:  # the user's function failed: the model hears why
-            return ToolOutcome(call.name, arguments, "error", f"Error: {type(exc).__name__}: {exc}")
-        return ToolOutcome(call.name, arguments, "ok", result_text(value))
+            return ToolOutcome(call.name, parsed, "error", f"Error: {type(exc).__name__}: {exc}")
+        return ToolOutcome(call.name, parsed, "ok", result_text(value))
+
+
+def _refused(name: str, arguments: Mapping[str, Any], problem: str) -> ToolOutcome:
+    return ToolOutcome(name, arguments, "refused", f"Error: {problem}")
+
+
+def _arguments(call: ToolCall, limit: int) -> dict[str, Any] | str:
+    """The call's arguments as a dict, or why not; the size is checked before parsing."""
+    if call.raw_arguments is not None:
+        size = len(call.raw_arguments)
+        if size > limit:
+            return f"arguments are {size:,} characters; the limit is {limit:,}."
+        try:
+            decoded = json.loads(call.raw_arguments)
+        except json.JSONDecodeError:
+            return "arguments are not valid JSON."
+        if not isinstance(decoded, dict):
+            return "arguments must be a JSON object."
+        return decoded
+    if not isinstance(call.arguments, Mapping):
+        return "arguments must be a JSON object."
+    arguments = dict(call.arguments)
+    size = len(json.dumps(arguments, ensure_ascii=False, default=str))
+    if size > limit:
+        return f"arguments are {size:,} characters; the limit is {limit:,}."
+    return arguments
 
 
 def result_text(value: object) -> str:

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..application.context_guard import server_context_length
 from ..application.reply_schema import ReplyColumns, ReplySchema
 from ..domain import InvalidInputError, KeepAlive, Think
+from ..domain.checks import whole_number
 from ..request_builder import RequestBuilder, UserOptions
 from ..runtime import Runtime, get_runtime
 from .arguments import keyword_form
-from .checkpoint import open_checkpoint
+from .checkpoint import RowSigner, open_checkpoint
 from .driver import Ended, run_awaiting, run_blocking
 from .progress import Progress
 from .results import META_COLUMNS
@@ -175,26 +176,17 @@ def _spec(df: pd.DataFrame, template: Template, args: BatchArgs, runtime: Runtim
     restore_keep_alive = request.keep_alive is None
     if restore_keep_alive:
         request = replace(request, keep_alive=KeepAlive(runtime.settings.batch_keep_alive))
-    concurrency = args.concurrency
-    if concurrency is not None and (
-        isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
-    ):
-        raise InvalidInputError(f"concurrency must be a whole number >= 1, got {concurrency!r}.")
+    concurrency = whole_number("concurrency", args.concurrency, 1, optional=True)
     # Without an explicit width, enough workers that the gates' learned limits decide.
     workers = concurrency or runtime.settings.max_concurrency * len(runtime.settings.host_urls)
-    retries = args.retries
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise InvalidInputError(f"retries must be a whole number >= 0, got {retries!r}.")
-    max_errors = args.max_errors
-    if max_errors is not None and (
-        isinstance(max_errors, bool) or not isinstance(max_errors, int) or max_errors < 0
-    ):
-        raise InvalidInputError(
-            f"max_errors must be a whole number >= 0 or None, got {max_errors!r}."
-        )
+    retries = whole_number("retries", args.retries, 0)
+    max_errors = whole_number("max_errors", args.max_errors, 0, optional=True)
     checkpoint = args.checkpoint
+    secret = b""
     if checkpoint is not None:
-        open_checkpoint(checkpoint).close()  # fail now on a bad path, not on the first row
+        secret = runtime.checkpoint_secret()
+        # Fail now on a bad path (a file: URI, a symlink), not on the first row.
+        open_checkpoint(checkpoint, RowSigner(secret)).close()
         checkpoint = str(checkpoint)
     return BatchSpec(
         kind=args.kind,
@@ -209,6 +201,7 @@ def _spec(df: pd.DataFrame, template: Template, args: BatchArgs, runtime: Runtim
         images=images,
         max_errors=max_errors,
         checkpoint=checkpoint,
+        checkpoint_secret=secret,
         server_context=server_context_length(),
     )
 

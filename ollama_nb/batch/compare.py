@@ -29,6 +29,7 @@ from ..domain import (
     Think,
     validate_think,
 )
+from ..domain.checks import whole_number
 from ..runtime import Runtime, get_runtime
 from .api import DEFAULT_RETRIES, BatchArgs, Template, _spec
 from .comparison import JUDGE_CAVEAT, Comparison, ContestantRun, Scorer
@@ -165,8 +166,7 @@ def compare(
 def _sample(df: pd.DataFrame, sample: int | None, seed: int) -> pd.DataFrame:
     if sample is None or len(df) <= sample:
         return df
-    if isinstance(sample, bool) or not isinstance(sample, int) or sample < 1:
-        raise InvalidInputError(f"sample must be a whole number >= 1 or None, got {sample!r}.")
+    whole_number("sample", sample, 1, optional=True)
     return df.sample(n=sample, random_state=seed)
 
 

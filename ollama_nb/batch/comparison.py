@@ -17,6 +17,8 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..presentation.replies import frame_html
+
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
@@ -230,7 +232,7 @@ class Comparison:
 
     def _repr_html_(self) -> str:
         notes = "".join(f"<p><small>{html.escape(n)}</small></p>" for n in self.notes)
-        table = self.summary.to_html(float_format=lambda v: f"{v:.3g}", na_rep="-")
+        table = frame_html(self.summary)
         image = f'<img alt="score vs tokens/s" src="data:image/png;base64,{self._chart_png()}"/>'
         return f"<div>{table}{image}{notes}</div>"
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..application import use_cases
 from ..domain import EmbedRequest, InvalidInputError, ModelName, OllamaNbError
+from ..domain.checks import whole_number
 from ..request_builder import resolve_model
 from ..runtime import Runtime, get_runtime
 from .arguments import keyword_form
@@ -162,12 +163,10 @@ def _build(df: pd.DataFrame, column: Hashable, args: EmbedArgs, runtime: Runtime
                 f"The frame already has a column {name!r}.",
                 hint="Pass output='another_name' for the vectors.",
             )
-    for label, value, low in (("batch_size", args.batch_size, 1), ("retries", args.retries, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise InvalidInputError(f"{label} must be a whole number >= {low}, got {value!r}.")
+    whole_number("batch_size", args.batch_size, 1)
+    whole_number("retries", args.retries, 0)
     chosen = runtime.gate.stats().limit if args.concurrency is None else args.concurrency
-    if isinstance(chosen, bool) or not isinstance(chosen, int) or chosen < 1:
-        raise InvalidInputError(f"concurrency must be a whole number >= 1, got {chosen!r}.")
+    whole_number("concurrency", chosen, 1)
     return EmbedRun(
         df,
         column,

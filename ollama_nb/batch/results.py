@@ -52,6 +52,7 @@ class BatchSummary:
     truncated: int = 0
     busy_retries: int = 0  # rows sent again after a 503 (the server's queue was full)
     rerouted: int = 0  # rows re-run on another server after theirs stopped answering
+    checkpoint_rejected: int = 0  # checkpoint rows that failed their checks and were re-run
 
     @property
     def rows_per_s(self) -> float:
@@ -85,6 +86,11 @@ class BatchSummary:
             parts.append(f"{self.busy_retries} retried after 503 (server busy)")
         if self.rerouted:
             parts.append(f"{self.rerouted} re-run on another server")
+        if self.checkpoint_rejected:
+            parts.append(
+                f"{self.checkpoint_rejected} checkpoint row(s) re-run (corrupt, edited "
+                "or from another model build)"
+            )
         text = ", ".join(parts)
         text += (
             f" · {self.wall_s:.1f} s · {self.rows_per_s:.1f} rows/s · "
@@ -130,6 +136,7 @@ class RowResults:
     eval_token_total: int = 0
     busy_retries: int = 0
     rerouted: int = 0
+    checkpoint_rejected: int = 0
 
     def __post_init__(self) -> None:
         n = self.size
@@ -260,6 +267,7 @@ class RowResults:
             truncated=sum(1 for t in self.truncated if t),
             busy_retries=self.busy_retries,
             rerouted=self.rerouted,
+            checkpoint_rejected=self.checkpoint_rejected,
         )
 
     def to_frame(self, source: pd.DataFrame, prefix: str = "") -> pd.DataFrame:

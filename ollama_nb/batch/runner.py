@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Hashable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..application import use_cases
@@ -38,6 +38,7 @@ from ..request_builder import RequestBuilder
 from .checkpoint import (
     Checkpoint,
     ObjectStoreCheckpoint,
+    RowSigner,
     StoredReply,
     open_checkpoint,
     row_key,
@@ -72,6 +73,7 @@ class BatchSpec:
     max_errors: int | None = None
     checkpoint: str | None = None
     server_context: int | None = None  # OLLAMA_CONTEXT_LENGTH, when known
+    checkpoint_secret: bytes = field(default=b"", repr=False)  # seals checkpoint rows
 
     @property
     def model(self) -> ModelName:
@@ -193,18 +195,33 @@ class BatchRun:
         self._window = await context_window(
             ports, spec.model, spec.request.options.num_ctx, spec.server_context
         )
-        checkpoint = open_checkpoint(self.spec.checkpoint) if self.spec.checkpoint else None
+        checkpoint = await self._open_checkpoint(ports)
         try:
             async with asyncio.TaskGroup() as group:
                 for _ in range(self.spec.workers):
                     group.create_task(self._worker(ports, checkpoint))
         finally:
             if checkpoint is not None:
+                self.results.checkpoint_rejected += checkpoint.rejected
                 checkpoint.close()
             if self.spec.restore_keep_alive and self.hosts_used:
                 await asyncio.shield(
                     use_cases.restore_keep_alive(ports, self.spec.request.model, self.hosts_used)
                 )
+
+    async def _open_checkpoint(
+        self, ports: use_cases.Ports
+    ) -> Checkpoint | ObjectStoreCheckpoint | None:
+        """The checkpoint, its rows checked against this user's key and the model's digest."""
+        if not self.spec.checkpoint:
+            return None
+        try:
+            installed = await use_cases.installed_match(ports, self.spec.model)
+        except OllamaNbError:
+            installed = None  # unknown digest: rows sealed with a known one are re-run
+        digest = (installed.digest or "") if installed is not None else ""
+        signer = RowSigner(self.spec.checkpoint_secret, digest)
+        return open_checkpoint(self.spec.checkpoint, signer)
 
     async def _worker(
         self, ports: use_cases.Ports, checkpoint: Checkpoint | ObjectStoreCheckpoint | None

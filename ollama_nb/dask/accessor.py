@@ -19,8 +19,9 @@ from distributed import get_client
 
 from ..batch import batch, embed_column
 from ..batch.api import Template
-from ..batch.checkpoint import is_url
+from ..batch.checkpoint import is_url, plain_location
 from ..domain import InvalidInputError
+from ..domain.checks import whole_number
 from ..request_builder import resolve_model
 from ..runtime import Runtime, get_runtime
 from .job import Kind, PartitionJob, run_partition
@@ -73,6 +74,8 @@ class DaskOllamaAccessor:
             raise InvalidInputError(
                 "checkpoint= is for chat and generate; embeddings are cheap to redo."
             )
+        if checkpoint is not None:
+            plain_location(checkpoint)  # a file: URI is refused before any partition runs
         if checkpoint is not None and not is_url(checkpoint) and checkpoint.endswith(".sqlite"):
             raise InvalidInputError(
                 f"checkpoint={checkpoint!r} looks like a file; a Dask batch needs a folder.",
@@ -112,10 +115,7 @@ def _cluster_leases(runtime: Runtime, concurrency: object) -> tuple[ClusterLease
         get_client()
     except ValueError:
         return ()
-    if concurrency is not None and (
-        isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
-    ):
-        raise InvalidInputError(f"concurrency must be a whole number >= 1, got {concurrency!r}.")
+    concurrency = whole_number("concurrency", concurrency, 1, optional=True)
     members = runtime.pool.members
     leases = []
     for member in members:

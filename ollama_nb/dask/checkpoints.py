@@ -9,11 +9,17 @@ same way; rows are keyed by their content, so a rerun finds them again.
 
 from __future__ import annotations
 
-from ..batch.checkpoint import is_url
+from ..batch.checkpoint import is_url, plain_location
 
 
 def partition_checkpoint(location: str, number: int) -> str:
-    """The checkpoint of partition ``number`` under ``location`` (a folder or a URL)."""
+    """The checkpoint of partition ``number`` under ``location`` (a folder or a URL).
+
+    Each partition's file is a ``Checkpoint`` like a pandas batch's (private, no
+    symlinks, rows sealed and checked); a ``file:`` URI is refused here, before any
+    partition runs.
+    """
+    plain_location(location)
     name = f"part-{number:05d}"
     if is_url(location):
         return f"{location.rstrip('/')}/{name}"

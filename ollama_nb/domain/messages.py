@@ -16,10 +16,18 @@ _ROLES = ("system", "user", "assistant", "tool")
 
 @dataclass(frozen=True, slots=True)
 class ToolCall:
-    """A function call the model asked for."""
+    """A function call the model asked for.
+
+    A model's call is a request, not a command: ``raw_arguments`` holds arguments a
+    server sent as JSON text instead of an object (parsed later, under a size cap),
+    and ``malformed`` says why a call cannot run at all (no function, arguments of
+    the wrong shape). The tool layer answers both to the model as errors.
+    """
 
     name: str
     arguments: Mapping[str, Any] = field(default_factory=dict)
+    raw_arguments: str | None = None
+    malformed: str | None = None
 
     def to_wire(self) -> dict[str, Any]:
         return {"function": {"name": self.name, "arguments": dict(self.arguments)}}

@@ -117,12 +117,9 @@ class ChatResult:
     def __str__(self) -> str:
         return self.text
 
-    def _repr_markdown_(self) -> str:
-        body = self.text or "*(no text)*"
-        footer = f"\n\n<sub>{self.model} · {self.timings.summary()}"
-        if self.interrupted:
-            footer += " · **interrupted**"
-        return body + footer + "</sub>"
+    # No ``_repr_markdown_``: a reply is untrusted text, and JupyterLab renders an
+    # executed cell's Markdown unsanitised. ``presentation.replies`` draws it (the
+    # extension registers that for ``ChatResult``); without it the repr is plain text.
 
 
 @dataclass(frozen=True, slots=True)

@@ -381,13 +381,7 @@ def _chunk_from_wire(data: dict[str, Any]) -> ChatChunk:
     if isinstance(message, dict):
         content = str(message.get("content") or "")
         thinking = str(message.get("thinking") or "")
-        calls = tuple(
-            ToolCall(
-                name=str((call.get("function") or {}).get("name") or ""),
-                arguments=(call.get("function") or {}).get("arguments") or {},
-            )
-            for call in message.get("tool_calls") or ()
-        )
+        calls = _tool_calls(message.get("tool_calls"))
     else:
         content = str(data.get("response") or "")
         thinking = str(data.get("thinking") or "")
@@ -403,6 +397,36 @@ def _chunk_from_wire(data: dict[str, Any]) -> ChatChunk:
         timings=Timings.from_wire(data) if done else None,
         context=tuple(data.get("context") or ()) if done else (),
     )
+
+
+def _tool_calls(wire: object) -> tuple[ToolCall, ...]:
+    """A reply's tool calls as sent; a call of the wrong shape is kept, marked malformed."""
+    if wire is None:
+        return ()
+    if not isinstance(wire, list):
+        return (ToolCall("", malformed=f"tool_calls must be a list, got {_json_type(wire)}"),)
+    return tuple(_tool_call(call) for call in wire)
+
+
+def _tool_call(call: object) -> ToolCall:
+    function = call.get("function") if isinstance(call, dict) else None
+    if not isinstance(function, dict):
+        return ToolCall("", malformed="a tool call must name a function")
+    raw_name = function.get("name")
+    name = raw_name if isinstance(raw_name, str) else ""
+    arguments = function.get("arguments")
+    if arguments is None:
+        return ToolCall(name)
+    if isinstance(arguments, dict):
+        return ToolCall(name, arguments)
+    if isinstance(arguments, str):  # JSON text instead of an object: parsed under a size cap
+        return ToolCall(name, raw_arguments=arguments)
+    return ToolCall(name, malformed=f"arguments must be a JSON object, got {_json_type(arguments)}")
+
+
+def _json_type(value: object) -> str:
+    kinds = {bool: "a boolean", dict: "an object", list: "an array", str: "a string"}
+    return next((k for t, k in kinds.items() if isinstance(value, t)), "a number")
 
 
 async def _error_message(response: httpx.Response) -> str:

@@ -103,6 +103,35 @@ def write_private_text(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
+def private_secret(path: Path, size: int = 32) -> bytes:
+    """A random secret kept in ``path`` (0600), made on first use; the same bytes after.
+
+    The file appears whole or not at all (written aside, then hard-linked into
+    place, which fails if another kernel's got there first): two kernels making it at
+    once both end up with the first one's. A short file (damaged) is replaced.
+    """
+    try:
+        secret = path.read_bytes()
+    except FileNotFoundError:
+        secret = b""
+    if len(secret) >= size:
+        return secret
+    private_dir(path.parent)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd = open_private(partial, os.O_WRONLY | os.O_TRUNC)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(os.urandom(size))
+        if secret:
+            os.replace(partial, path)
+        else:
+            with contextlib.suppress(FileExistsError):
+                os.link(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path.read_bytes()
+
+
 def _tighten(path: Path, wanted: int, kind: str) -> None:
     if not _POSIX:
         return

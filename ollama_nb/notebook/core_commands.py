@@ -31,6 +31,7 @@ from ..domain import (
     RunningModel,
 )
 from ..presentation.display import Notice, Sections, Table, human_bytes, show_note, show_warning
+from ..presentation.replies import inline_html
 from ..runtime import Runtime
 from ..settings import Settings
 from .commands import all_subcommands, subcommand
@@ -204,7 +205,7 @@ def _progress_bundle(
         eta = "done" if fraction >= 1 else (f"{remaining:.0f} s" if remaining is not None else "-")
         short = digest.removeprefix("sha256:")[:12]
         rows_html.append(
-            f"<tr><td><code>{short}</code></td><td><progress value='{fraction:.3f}' max='1'></progress></td>"
+            f"<tr><td><code>{inline_html(short)}</code></td><td><progress value='{fraction:.3f}' max='1'></progress></td>"
             f"<td>{fraction:.0%}</td><td>{human_bytes(layer.completed)} / {human_bytes(layer.total)}</td>"
             f"<td>{human_bytes(speed)}/s</td><td>{eta}</td></tr>"
         )
@@ -214,7 +215,7 @@ def _progress_bundle(
         )
     title = f"Pulling {model}: {status_text}"
     return {
-        "text/html": f"<b>{title}</b><table>{''.join(rows_html)}</table>",
+        "text/html": f"<b>{inline_html(title)}</b><table>{''.join(rows_html)}</table>",
         "text/plain": "\n".join([title, *rows_text]),
     }
 

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from ..application.conversations import forget_shell_conversations
+from ..presentation.display import register_formatters, unregister_formatters
 from ..runtime import get_runtime
 from . import (  # each registers its ``%ollama`` subcommands
     core_commands,  # noqa: F401
@@ -53,6 +54,7 @@ def load_ipython_extension(ip: Any) -> None:
     ip.register_magics(magics)
     ip.events.register(_HOOK, magics.state.before_cell)
     ip.input_transformers_cleanup.append(question_lines)
+    register_formatters(ip)
 
 
 def unload_ipython_extension(ip: Any) -> None:
@@ -64,6 +66,7 @@ def unload_ipython_extension(ip: Any) -> None:
     for kind, names in magics.magics.items():
         for name in names:
             manager.magics[kind].pop(name, None)
+    unregister_formatters(ip)
     if question_lines in ip.input_transformers_cleanup:
         ip.input_transformers_cleanup.remove(question_lines)
     try:

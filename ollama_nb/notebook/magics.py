@@ -31,7 +31,7 @@ from ..application.conversations import (
 )
 from ..application.reply_schema import ReplySchema, ReplyValidationError
 from ..application.reply_stream import ReplyStream
-from ..application.tool_loop import DEFAULT_MAX_ROUNDS, ToolLoop
+from ..application.tool_loop import ToolLoop
 from ..application.tools import ToolOutcome, ToolSet
 from ..domain import (
     ChatChunk,
@@ -50,6 +50,7 @@ from ..presentation.display import (
     show_note,
     show_warning,
 )
+from ..presentation.replies import reply_bundle
 from ..request_builder import RequestBuilder
 from ..runtime import Runtime
 from . import commands
@@ -245,8 +246,8 @@ class OllamaMagics(Magics):
     @argument(
         "--max-rounds",
         type=int,
-        default=DEFAULT_MAX_ROUNDS,
-        help=f"most tool rounds before answering (default {DEFAULT_MAX_ROUNDS})",
+        default=None,
+        help="most tool rounds before answering (default: the tool_max_rounds setting, 5)",
     )
     @line_cell_magic
     def chat(self, line: str, cell: str | None = None) -> ChatReply | None:
@@ -357,7 +358,7 @@ class OllamaMagics(Magics):
         check = stream.check
         if result is None:
             assert failure is not None
-            view.update({"text/markdown": "", "text/plain": ""})
+            view.update(reply_bundle(""))
             raise failure
         count = result.timings.prompt_eval_count
         if check is not None and not result.interrupted and check.truncated(count):
@@ -428,11 +429,11 @@ class OllamaMagics(Magics):
             shown_in=self.shell.execution_count,
         )
 
-    def _tools(self, names: str | None, max_rounds: int) -> ToolLoop | None:
+    def _tools(self, names: str | None, max_rounds: int | None) -> ToolLoop | None:
         """The named notebook functions, checked before anything is sent."""
         if not names:
             return None
-        if max_rounds < 1:
+        if max_rounds is not None and max_rounds < 1:
             raise UsageError(f"--max-rounds must be at least 1, got {max_rounds}.")
         functions = []
         for name in (n.strip() for n in names.split(",")):
@@ -444,7 +445,7 @@ class OllamaMagics(Magics):
             if not callable(value):
                 raise UsageError(f"--tools: {name} is a {type(value).__name__}, not a function.")
             functions.append(value)
-        return ToolLoop(ToolSet.from_functions(functions), max_rounds)
+        return self.runtime.tool_loop(ToolSet.from_functions(functions), max_rounds)
 
     def _evaluate(self, flag: str, expression: str) -> object:
         """``--schema``: always an expression (a class or a dict), never a file."""

@@ -20,6 +20,7 @@ from typing import Any
 from IPython.display import DisplayHandle, display
 
 from ..domain import ChatResult
+from .replies import json_html, note_html, one_line, reply_bundle, reply_html, text_html
 
 #: Seconds between in-place updates of a streamed answer. Each update re-sends
 #: the whole Markdown and the front end re-renders it, so the cost of an answer
@@ -48,11 +49,16 @@ class Notice:
         size = "0.85em" if self.level == "note" else "1em"
         return (
             f'<div style="color:{colour};font-size:{size}">'
-            f"{self._PREFIX.get(self.level, '')}{html.escape(self.text)}</div>"
+            f"{self._PREFIX.get(self.level, '')}{self._shown()}</div>"
         )
 
+    def _shown(self) -> str:
+        # A notice often quotes a server or a model: no control codes, bounded, escaped.
+        lines = one_line(self.text, 2_000, keep_newlines=True)
+        return html.escape(lines).replace("\n", "<br>")
+
     def __repr__(self) -> str:
-        return f"{self._PREFIX.get(self.level, '')}{self.text}"
+        return f"{self._PREFIX.get(self.level, '')}{one_line(self.text, 2_000, keep_newlines=True)}"
 
     def bundle(self) -> dict[str, str]:
         return {"text/html": self._repr_html_(), "text/plain": repr(self)}
@@ -152,24 +158,6 @@ def human_bytes(size: float) -> str:
     return f"{size:.1f} TB"
 
 
-def json_html(value: object, *, open_levels: int = 1) -> str:
-    """Collapsible JSON: objects and lists fold with ``<details>``."""
-
-    def render(node: object, depth: int) -> str:
-        if isinstance(node, dict | list):
-            items = node.items() if isinstance(node, dict) else enumerate(node)
-            opening = " open" if depth < open_levels else ""
-            brackets = "{…}" if isinstance(node, dict) else "[…]"
-            rows = "".join(
-                f"<div style='margin-left:1.2em'><b>{html.escape(str(k))}</b>: {render(v, depth + 1)}</div>"
-                for k, v in items
-            )
-            return f"<details{opening}><summary>{brackets} {len(node)}</summary>{rows}</details>"
-        return f"<code>{html.escape(json.dumps(node, ensure_ascii=False))}</code>"
-
-    return f"<div style='font-family:monospace'>{render(value, 0)}</div>"
-
-
 # --- the reply object ---------------------------------------------------------------
 
 
@@ -199,7 +187,7 @@ class ChatReply(ChatResult):
         shell = get_ipython()
         if shell is not None and self.shown_in == shell.execution_count:
             return
-        display({"text/markdown": self._repr_markdown_(), "text/plain": repr(self)}, raw=True)
+        display(reply_display(self), raw=True)
 
 
 # --- streaming ------------------------------------------------------------------
@@ -232,7 +220,7 @@ class StreamView:
 
     def start(self) -> None:
         self._handle = display(
-            {"text/markdown": "*…waiting for the model…*", "text/plain": "…"},
+            reply_bundle("", placeholder="…waiting for the model…", plain="…"),
             raw=True,
             display_id=True,
         )
@@ -249,12 +237,13 @@ class StreamView:
     def _push(self, *, streaming: bool) -> None:
         text = "".join(self._text)
         thinking = "".join(self._thinking)
-        markdown = render_markdown(
+        bundle = reply_bundle(
             text + (CURSOR if streaming else ""),
-            thinking if self.show_thinking else "",
+            thinking=thinking if self.show_thinking else "",
             thinking_open=streaming and not text,
+            plain=text,
         )
-        self.update({"text/markdown": markdown, "text/plain": text})
+        self.update(bundle)
         self._last = self.now()
         self._dirty = False
 
@@ -270,15 +259,6 @@ class StreamView:
             self._push(streaming=True)
 
 
-def render_markdown(text: str, thinking: str = "", *, thinking_open: bool = False) -> str:
-    """The answer as Markdown, with the model's thinking folded above it."""
-    if not thinking:
-        return text
-    opening = " open" if thinking_open else ""
-    folded = html.escape(thinking.strip()).replace("\n", "<br>\n")
-    return f"<details{opening}><summary>Thinking</summary>\n\n{folded}\n\n</details>\n\n{text}"
-
-
 def final_bundle(
     result: ChatResult,
     *,
@@ -287,29 +267,38 @@ def final_bundle(
     parsed: object = None,
     footer: str = "",
 ) -> dict[str, str]:
-    """The last render of an answer, which replaces the streaming one."""
-    note = f"\n\n<sub>{html.escape(footer)}</sub>" if footer else ""
-    thinking = result.thinking if show_thinking else ""
+    """The last render of an answer, which replaces the streaming one (inert HTML always)."""
     plain = result.text + (f"\n[{footer}]" if footer else "")
+    note = note_html(footer) if footer else ""
     if fmt == "text":
-        return {
-            "text/html": f"<pre style='white-space:pre-wrap'>{html.escape(result.text)}</pre>"
-            + (
-                f"<div style='color:#666;font-size:0.85em'>{html.escape(footer)}</div>"
-                if footer
-                else ""
-            ),
-            "text/plain": plain,
-        }
+        return {"text/html": text_html(result.text) + note, "text/plain": plain}
     if fmt == "json" and parsed is not None:
         return {
-            "text/html": json_html(parsed)
-            + (
-                f"<div style='color:#666;font-size:0.85em'>{html.escape(footer)}</div>"
-                if footer
-                else ""
-            ),
+            "text/html": json_html(parsed) + note,
             "text/plain": json.dumps(parsed, indent=2, ensure_ascii=False)
             + (f"\n[{footer}]" if footer else ""),
         }
-    return {"text/markdown": render_markdown(result.text, thinking) + note, "text/plain": plain}
+    thinking = result.thinking if show_thinking else ""
+    return {
+        "text/html": reply_html(result.text, thinking=thinking, footer=footer),
+        "text/plain": plain,
+    }
+
+
+def reply_display(result: ChatResult) -> dict[str, str]:
+    """How a ``ChatResult`` shows itself in a notebook: the reply, then model and timings."""
+    return reply_bundle(
+        result.text,
+        placeholder="(no text)",
+        footer=footer_line(result),
+        plain=f"{result.text}\n[{footer_line(result)}]",
+    )
+
+
+def register_formatters(shell: Any) -> None:
+    """Draw any ``ChatResult`` a cell returns (``ollama_nb.chat(...)``) through ``reply_display``."""
+    shell.display_formatter.mimebundle_formatter.for_type(ChatResult, reply_display)
+
+
+def unregister_formatters(shell: Any) -> None:
+    shell.display_formatter.mimebundle_formatter.pop(ChatResult, None)

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ..presentation.replies import frame_html
 from . import charts
 from .reports import host_summary, model_summary, profile_summary, project_summary
 
@@ -120,7 +121,8 @@ class PerformanceReport:
 
 
 def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(float_format=lambda v: f"{v:.3g}", na_rep="-", border=0)
+    # Model names, hosts and error text come from servers: drawn inert, like replies.
+    return frame_html(frame)
 
 
 def build_report(

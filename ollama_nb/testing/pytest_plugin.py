@@ -4,16 +4,26 @@
 so tests stay isolated and fast; ``ollama_standin_factory`` starts a dedicated server with
 a custom :class:`StandinConfig` (slots, queue, speeds) for tests that need one. Neither
 touches ``os.environ``: a test that needs ``OLLAMA_HOST`` sets it with ``monkeypatch``.
+
+``ollama_runtime_factory`` builds the runtime a test talks through, the one way every
+test folder does: its files under the test's ``tmp_path``, no request log, installed as
+the process runtime (what ``ollama_nb.chat``, the magics and the widgets use) until the
+test ends, then closed and the previous one put back. ``ollama_runtime`` is that runtime
+pointed at ``ollama_standin``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
 
+from ..application.ports import Clock
+from ..runtime import Runtime, set_runtime
+from ..settings import load_settings
 from .standin import StandinConfig, StandinHandle, StandinServer
 
 
@@ -62,3 +72,60 @@ def ollama_standin_factory() -> Iterator[StandinFactory]:
         for server, handle in started:
             handle.close()
             server.stop()
+
+
+class RuntimeFactory(Protocol):
+    """``factory(host, *, clock=None, telemetry=True, install=True, **settings) -> Runtime``."""
+
+    def __call__(
+        self,
+        host: str | None = None,
+        *,
+        clock: Clock | None = None,
+        telemetry: bool = True,
+        install: bool = True,
+        **settings: Any,
+    ) -> Runtime:
+        """A runtime for ``host`` (default: the environment's); ``settings`` go to ``load_settings``.
+
+        ``install=False`` leaves the process runtime alone (a second kernel, say).
+        """
+        ...
+
+
+@pytest.fixture
+def ollama_runtime_factory(tmp_path: Path) -> Iterator[RuntimeFactory]:
+    """Runtimes for this test; each installed one is the process runtime until the next."""
+    made: list[tuple[Runtime, bool, Runtime | None]] = []
+
+    def make(
+        host: str | None = None,
+        *,
+        clock: Clock | None = None,
+        telemetry: bool = True,
+        install: bool = True,
+        **settings: Any,
+    ) -> Runtime:
+        values: dict[str, Any] = {"data_dir": tmp_path / "ollama_nb", "request_log": False}
+        values.update(settings)
+        if host is not None:
+            values["host"] = host
+        runtime = Runtime(load_settings(**values), clock=clock, telemetry=telemetry)
+        made.append((runtime, install, set_runtime(runtime) if install else None))
+        return runtime
+
+    try:
+        yield make
+    finally:
+        for runtime, installed, previous in reversed(made):
+            if installed:
+                set_runtime(previous)
+            runtime.close()
+
+
+@pytest.fixture
+def ollama_runtime(
+    ollama_standin: StandinHandle, ollama_runtime_factory: RuntimeFactory
+) -> Runtime:
+    """The process runtime, pointed at the shared stand-in, with the test defaults."""
+    return ollama_runtime_factory(ollama_standin.url)

@@ -30,7 +30,6 @@ from ..application.conversations import (
 )
 from ..application.replies import ReplyAccumulator
 from ..application.reply_stream import ReplyStream
-from ..application.tool_loop import DEFAULT_MAX_ROUNDS, ToolLoop
 from ..application.tools import ToolOutcome, ToolSet
 from ..domain import (
     ChatChunk,
@@ -43,7 +42,8 @@ from ..domain import (
     OllamaNbError,
 )
 from ..image_reference import resolve_image
-from ..presentation.display import CURSOR, STREAM_INTERVAL_S, footer_line, render_markdown
+from ..presentation.display import CURSOR, STREAM_INTERVAL_S, footer_line
+from ..presentation.replies import reply_bundle
 from ..request_builder import RequestBuilder
 from ..runtime import Runtime, get_runtime
 from ..vision import is_image_source
@@ -75,16 +75,9 @@ def _current_shell() -> Any:
     return current()
 
 
-def _bundle(markdown: str, plain: str) -> dict[str, Any]:
-    return {
-        "output_type": "display_data",
-        "data": {"text/markdown": markdown, "text/plain": plain},
-        "metadata": {},
-    }
-
-
-def _quote(text: str) -> str:
-    return "\n".join(f"> {line}" if line else ">" for line in text.splitlines() or [""])
+def _entry(text: str, **parts: Any) -> dict[str, Any]:
+    """One transcript output; text (a reply or the user's own) is drawn inert by presentation."""
+    return {"output_type": "display_data", "data": reply_bundle(text, **parts), "metadata": {}}
 
 
 class ChatPanel(widgets.VBox):
@@ -104,7 +97,7 @@ class ChatPanel(widgets.VBox):
         store: ConversationStore | None = None,
         stream_interval_s: float = STREAM_INTERVAL_S,
         tools: Sequence[Callable[..., Any]] | None = None,
-        max_rounds: int = DEFAULT_MAX_ROUNDS,
+        max_rounds: int | None = None,
     ) -> None:
         self.runtime = runtime or get_runtime()
         self.tools = ToolSet.from_functions(list(tools or ()))
@@ -237,9 +230,9 @@ class ChatPanel(widgets.VBox):
         return self._busy
 
     @property
-    def transcript_markdown(self) -> list[str]:
-        """The transcript as the front end gets it, one Markdown string per entry."""
-        return [str(e["data"]["text/markdown"]) for e in self._entries]
+    def transcript_html(self) -> list[str]:
+        """The transcript as the front end gets it, one HTML string per entry."""
+        return [str(e["data"]["text/html"]) for e in self._entries]
 
     # --- models ---------------------------------------------------------------------
 
@@ -482,7 +475,7 @@ class ChatPanel(widgets.VBox):
     ) -> None:
         reply = ReplyStream(
             request,
-            tools=ToolLoop(self.tools, self.max_rounds) if self.tools else None,
+            tools=self.runtime.tool_loop(self.tools, self.max_rounds) if self.tools else None,
             image_bytes_saved=image_bytes_saved,
         )
         self._tool_lines = []
@@ -516,9 +509,14 @@ class ChatPanel(widgets.VBox):
     def _show_partial(self, accumulator: ReplyAccumulator) -> None:
         text = accumulator.text
         thinking = accumulator.thinking
-        markdown = render_markdown(text + CURSOR, thinking, thinking_open=not text)
-        markdown += self._tool_markdown()
-        self._entries[-1] = _bundle(self._answer_header(accumulator.model) + markdown, text)
+        self._entries[-1] = _entry(
+            text + CURSOR,
+            thinking=thinking,
+            thinking_open=not text,
+            heading=accumulator.model,
+            notes=self._tool_lines,
+            plain=text,
+        )
         self._publish()
 
     def _finish(
@@ -535,7 +533,7 @@ class ChatPanel(widgets.VBox):
             self.figures.value = f"<span style='color:#555;font-size:0.9em'>{html.escape(footer_line(result))}</span>"
         else:
             why = "stopped before any answer" if failure is None else "no answer"
-            self._entries[-1] = _bundle(f"*({why})*", f"({why})")
+            self._entries[-1] = _entry("", placeholder=f"({why})", plain=f"({why})")
         self._publish()
         if failure is not None:
             self.banner.error(failure)
@@ -559,26 +557,21 @@ class ChatPanel(widgets.VBox):
         attached = ""
         if images:
             names = f": {', '.join(labels)}" if labels else ""
-            attached = f"\n\n<sub>📎 {images} image(s){names}</sub>"
-        return _bundle(f"**You**\n\n{_quote(text)}{attached}", f"You: {text}")
-
-    @staticmethod
-    def _answer_header(model: str) -> str:
-        return f"**{model}**\n\n"
+            attached = f"📎 {images} image(s){names}"
+        return _entry(text, heading="You", quoted=True, footer=attached, plain=f"You: {text}")
 
     def _pending_entry(self, model: str) -> dict[str, Any]:
-        return _bundle(self._answer_header(model) + "*…waiting for the model…*", "…")
+        return _entry("", heading=model, placeholder="…waiting for the model…", plain="…")
 
     def _answer_entry(self, result: ChatResult, *, final: bool) -> dict[str, Any]:
-        markdown = render_markdown(result.text, result.thinking)
-        footer = footer_line(result)
-        note = f"\n\n<sub>{html.escape(footer)}</sub>" if final and footer else ""
-        body = markdown + self._tool_markdown() + note
-        return _bundle(self._answer_header(result.model) + body, result.text)
-
-    def _tool_markdown(self) -> str:
-        """One line per tool call, under the answer."""
-        return "".join(f"\n\n`{line}`" for line in self._tool_lines)
+        return _entry(
+            result.text,
+            thinking=result.thinking,
+            heading=result.model,
+            notes=self._tool_lines,
+            footer=footer_line(result) if final else "",
+            plain=result.text,
+        )
 
     def _publish(self) -> None:
         self.transcript.outputs = tuple(self._entries)

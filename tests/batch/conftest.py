@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +9,10 @@ import pandas as pd
 import pytest
 
 import ollama_nb.batch  # noqa: F401  (registers df.ollama)
-from ollama_nb.runtime import Runtime, set_runtime
+from ollama_nb.runtime import Runtime
 from ollama_nb.settings import load_settings
 from ollama_nb.testing import StandinHandle
+from ollama_nb.testing.pytest_plugin import RuntimeFactory
 
 
 def make_runtime(url: str, data_dir: Path, **settings: Any) -> Runtime:
@@ -28,14 +28,12 @@ def make_runtime(url: str, data_dir: Path, **settings: Any) -> Runtime:
 
 
 @pytest.fixture
-def runtime(ollama_standin: StandinHandle, tmp_path: Path) -> Iterator[Runtime]:
-    rt = make_runtime(ollama_standin.url, tmp_path)
-    previous = set_runtime(rt)
-    try:
-        yield rt
-    finally:
-        set_runtime(previous)
-        rt.close()
+def runtime(
+    ollama_standin: StandinHandle, ollama_runtime_factory: RuntimeFactory, tmp_path: Path
+) -> Runtime:
+    return ollama_runtime_factory(
+        ollama_standin.url, data_dir=tmp_path, retry_backoff_s=0.0, default_model="llama3.2"
+    )
 
 
 @pytest.fixture

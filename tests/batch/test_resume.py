@@ -33,9 +33,10 @@ WORKER = textwrap.dedent(
     from ollama_nb.runtime import Runtime, set_runtime
     from ollama_nb.settings import load_settings
 
-    url, checkpoint, rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    url, checkpoint, rows, data_dir = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    # The same data directory as the resuming test: rows are sealed with this user's key.
     set_runtime(Runtime(load_settings(host=url, default_model="llama3.2", request_log=False,
-                                      data_dir=checkpoint + ".data", parallel=2)))
+                                      data_dir=data_dir, parallel=2)))
     frame = pd.DataFrame({"n": range(rows)})
     frame.ollama.chat("Item number {n}", checkpoint=checkpoint, progress=False)
     print("finished all rows")
@@ -76,7 +77,15 @@ def test_resume_after_sigkill_runs_each_row_exactly_once(
     checkpoint = tmp_path / "run.sqlite"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.Popen(
-        [sys.executable, "-c", WORKER, slow_standin.url, str(checkpoint), str(ROWS)],
+        [
+            sys.executable,
+            "-c",
+            WORKER,
+            slow_standin.url,
+            str(checkpoint),
+            str(ROWS),
+            str(slow_runtime.settings.data_dir),
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -46,3 +46,18 @@ def test_the_client_refuses_what_the_server_would() -> None:
         KeepAlive("300000000h")  # longer than Go's int64 nanoseconds
     with pytest.raises(DurationError):
         keep_alive_from_request("300000000h")
+
+
+# --- the one whole-number check ---------------------------------------------------------
+
+
+def test_whole_number_refuses_bools_floats_and_small_values() -> None:
+    from ollama_nb.domain.checks import whole_number
+
+    assert whole_number("retries", 0, 0) == 0
+    assert whole_number("sample", None, 1, optional=True) is None
+    for bad in (True, 2.0, "3", 0, -1):
+        with pytest.raises(InvalidInputError, match=r"concurrency must be a whole number >= 1"):
+            whole_number("concurrency", bad, 1)
+    with pytest.raises(InvalidInputError, match=r">= 0, got None"):
+        whole_number("max_errors", None, 0)

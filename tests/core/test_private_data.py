@@ -13,39 +13,31 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import ollama_nb
-from ollama_nb.batch.checkpoint import Checkpoint
+from ollama_nb.batch.checkpoint import Checkpoint, RowSigner
 from ollama_nb.domain import RequestEvent
 from ollama_nb.infrastructure.event_sinks import FanOut
 from ollama_nb.infrastructure.private_files import private_dir
 from ollama_nb.ollama_process.process import NotOwnedError, ServerProcess
-from ollama_nb.runtime import Runtime, set_runtime
-from ollama_nb.settings import load_settings
+from ollama_nb.runtime import Runtime
+from ollama_nb.testing.pytest_plugin import RuntimeFactory
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX permissions")
 
 
 @pytest.fixture
-def make_runtime(ollama_standin: Any) -> Iterator[Any]:
-    made: list[tuple[Runtime, Runtime | None]] = []
-
+def make_runtime(ollama_standin: Any, ollama_runtime_factory: RuntimeFactory) -> Any:
     def make(data_dir: Path) -> Runtime:
-        runtime = Runtime(
-            load_settings(host=ollama_standin.url, data_dir=data_dir, retry_backoff_s=0.0)
+        return ollama_runtime_factory(
+            ollama_standin.url, data_dir=data_dir, retry_backoff_s=0.0, request_log=True
         )
-        made.append((runtime, set_runtime(runtime)))
-        return runtime
 
-    yield make
-    for runtime, previous in reversed(made):
-        runtime.close()
-        set_runtime(previous)
+    return make
 
 
 def _modes(root: Path) -> dict[str, int]:
@@ -61,7 +53,9 @@ def _exercise(runtime: Runtime, data_dir: Path) -> None:
     server = ServerProcess(runtime.settings.ollama_host, data_dir)
     with pytest.raises(NotOwnedError):  # the stand-in is not ours: refused, after taking the lock
         server.stop()
-    Checkpoint(data_dir / "batches" / "reviews.sqlite").close()
+    Checkpoint(
+        data_dir / "batches" / "reviews.sqlite", RowSigner(runtime.checkpoint_secret())
+    ).close()
 
 
 @posix_only
@@ -114,7 +108,7 @@ def test_looser_folders_and_files_are_tightened_with_one_notice_each(
 
 def test_checkpoint_leaves_the_users_folder_alone(tmp_path: Path) -> None:
     tmp_path.chmod(0o755)
-    Checkpoint(tmp_path / "rows.sqlite").close()
+    Checkpoint(tmp_path / "rows.sqlite", RowSigner(b"k" * 32)).close()
     assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o755
     if os.name == "posix":
         assert stat.S_IMODE((tmp_path / "rows.sqlite").stat().st_mode) == 0o600

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +22,14 @@ from ollama_nb.domain import (
 )
 from ollama_nb.runtime import Runtime, set_runtime
 from ollama_nb.settings import load_settings
+from ollama_nb.testing.pytest_plugin import RuntimeFactory
 
 
 @pytest.fixture
-def runtime(ollama_standin: Any, tmp_path: Path) -> Iterator[Runtime]:
-    rt = Runtime(load_settings(host=ollama_standin.url, data_dir=tmp_path, retry_backoff_s=0.0))
-    previous = set_runtime(rt)
-    yield rt
-    rt.close()
-    set_runtime(previous)
+def runtime(ollama_standin: Any, ollama_runtime_factory: RuntimeFactory, tmp_path: Path) -> Runtime:
+    return ollama_runtime_factory(
+        ollama_standin.url, data_dir=tmp_path, retry_backoff_s=0.0, request_log=True
+    )
 
 
 def test_chat_records_one_event_with_timings(runtime: Runtime) -> None:

@@ -10,9 +10,10 @@ import pytest
 from distributed import Client, LocalCluster
 
 import ollama_nb.dask  # noqa: F401  (registers ddf.ollama)
-from ollama_nb.runtime import Runtime, set_runtime
+from ollama_nb.runtime import Runtime
 from ollama_nb.settings import load_settings
 from ollama_nb.testing import StandinHandle
+from ollama_nb.testing.pytest_plugin import RuntimeFactory
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +47,12 @@ def make_runtime(url: str, data_dir: Path) -> Runtime:
 
 
 @pytest.fixture
-def runtime(ollama_standin: StandinHandle, tmp_path: Path) -> Iterator[Runtime]:
-    rt = make_runtime(ollama_standin.url, tmp_path / "data")
-    previous = set_runtime(rt)
-    try:
-        yield rt
-    finally:
-        set_runtime(previous)
-        rt.close()
+def runtime(
+    ollama_standin: StandinHandle, ollama_runtime_factory: RuntimeFactory, tmp_path: Path
+) -> Runtime:
+    return ollama_runtime_factory(
+        ollama_standin.url,
+        data_dir=tmp_path / "data",
+        retry_backoff_s=0.0,
+        default_model="llama3.2",
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +16,9 @@ import pytest
 from pytest_jupyter.jupyter_server import *  # noqa: F403
 from tornado.httpclient import HTTPClientError, HTTPResponse
 
-from ollama_nb.runtime import Runtime, set_runtime
+from ollama_nb.runtime import Runtime
 from ollama_nb.settings import load_settings
+from ollama_nb.testing.pytest_plugin import RuntimeFactory
 from ollama_nb.testing.standin import StandinHandle
 
 Fetch = Callable[..., Awaitable[HTTPResponse]]
@@ -37,15 +38,14 @@ def make_runtime(host: str, tmp_path: Any) -> Runtime:
 
 
 @pytest.fixture
-def runtime(ollama_standin: StandinHandle, tmp_path: Any) -> Iterator[Runtime]:
+def runtime(
+    ollama_standin: StandinHandle, ollama_runtime_factory: RuntimeFactory, tmp_path: Any
+) -> Runtime:
     """The process runtime, pointed at the stand-in, as the extension's handlers see it."""
-    made = make_runtime(ollama_standin.url, tmp_path)
-    previous = set_runtime(made)
-    try:
-        yield made
-    finally:
-        set_runtime(previous)
-        made.close()
+    # No retries and a short connect timeout: an unreachable server must answer fast.
+    return ollama_runtime_factory(
+        ollama_standin.url, data_dir=tmp_path / "data", retry_attempts=0, connect_timeout_s=2.0
+    )
 
 
 @pytest.fixture

@@ -30,13 +30,14 @@ def test_streams_in_place_and_final_render_holds_full_text(slow_shell: Shell) ->
     assert isinstance(reply, ChatReply)
     assert reply.text == f'You said: "{prompt}".'
     _display_id, updates = slow_shell.out.streamed()
-    streaming = [u for u in updates if CURSOR in u.data.get("text/markdown", "")]
+    streaming = [u for u in updates if CURSOR in u.data.get("text/html", "")]
     assert len(streaming) >= 3
     assert len({u.data["text/plain"] for u in streaming}) >= 3  # the text grew between updates
     final = updates[-1].data
-    assert final["text/markdown"].startswith(reply.text)
-    assert CURSOR not in final["text/markdown"]
-    assert "llama3.2" in final["text/markdown"] and "tokens" in final["text/markdown"]
+    assert final["text/plain"].startswith(reply.text)
+    assert final["text/html"].startswith(f"<p>{reply.text}</p>")
+    assert CURSOR not in final["text/html"]
+    assert "llama3.2" in final["text/html"] and "tokens" in final["text/html"]
     assert slow_shell.ip.user_ns["_"] is reply
 
 
@@ -53,12 +54,12 @@ def test_reply_has_plain_and_rich_repr_and_is_not_shown_twice(
 ) -> None:
     reply = shell.run("%%chat llama3.2\nhello")
     assert repr(reply).startswith("ChatReply(model='llama3.2'")
-    assert "hello" in reply._repr_markdown_()
+    assert not hasattr(reply, "_repr_markdown_")  # a reply is never published as Markdown
     assert "You said" not in capsys.readouterr().out  # the cell's value did not repeat the answer
     before = len(shell.out.outputs)
     shell.run("_")  # a later cell shows it normally
     assert any(
-        'You said: "hello"' in o.data.get("text/markdown", "") for o in shell.out.outputs[before:]
+        'You said: "hello"' in o.data.get("text/html", "") for o in shell.out.outputs[before:]
     )
 
 
@@ -240,7 +241,7 @@ def test_format_text(shell: Shell) -> None:
 def test_think_is_folded_above_the_answer(shell: Shell) -> None:
     reply = shell.run("%%chat qwen3:0.6b --think\nponder")
     assert reply.thinking
-    final = shell.out.streamed()[1][-1].data["text/markdown"]
+    final = shell.out.streamed()[1][-1].data["text/html"]
     assert final.index("<summary>Thinking</summary>") < final.index(reply.text)
     assert shell.chat_requests()[-1]["think"] is True
 
@@ -287,8 +288,8 @@ def test_error_midstream_keeps_partial(shell: Shell) -> None:
     reply = shell.ip.user_ns["_"]
     assert isinstance(reply, ChatReply) and shell.ip.user_ns["kept"] is reply
     assert reply.interrupted and reply.text and reply.error
-    final = shell.out.streamed()[1][-1].data["text/markdown"]
-    assert final.startswith(reply.text) and "interrupted" in final
+    final = shell.out.streamed()[1][-1].data
+    assert final["text/plain"].startswith(reply.text) and "interrupted" in final["text/html"]
 
 
 def test_interrupt_keeps_partial_and_next_cell_works(slow_shell: Shell) -> None:
@@ -316,7 +317,7 @@ def test_interrupt_keeps_partial_and_next_cell_works(slow_shell: Shell) -> None:
     assert reply.interrupted
     assert reply.text.startswith("You said")
     assert len(reply.text) < len(" ".join(["slow"] * 300))
-    final = slow_shell.out.streamed()[1][-1].data["text/markdown"]
-    assert final.startswith(reply.text) and "interrupted" in final
+    final = slow_shell.out.streamed()[1][-1].data
+    assert final["text/plain"].startswith(reply.text) and "interrupted" in final["text/html"]
     after = slow_shell.run("%%chat llama3.2\nstill fine?")
     assert after.text == 'You said: "still fine?".' and not after.interrupted

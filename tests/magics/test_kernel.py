@@ -61,8 +61,9 @@ def test_load_ext_and_stream_a_chat_in_a_kernel(
     assert "display_data" in types
     updates = [o for o in outputs if o["msg_type"] == "update_display_data"]
     assert len(updates) >= 3
-    final = updates[-1]["content"]["data"]["text/markdown"]
-    assert final.startswith(f'You said: "{prompt}".')
+    final = updates[-1]["content"]["data"]
+    assert final["text/plain"].startswith(f'You said: "{prompt}".')
+    assert final["text/html"].startswith(f'<p>You said: "{prompt}".</p>')
     assert "execute_result" not in types  # the reply object did not repeat the answer
     content, outputs = execute(client, "print(_.text[:9], _.timings.eval_count > 0)")
     assert any("You said: True" in o["content"].get("text", "") for o in outputs)

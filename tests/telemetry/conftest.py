@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from ollama_nb.domain import RequestEvent, Timings
-from ollama_nb.runtime import Runtime, set_runtime
-from ollama_nb.settings import load_settings
+from ollama_nb.runtime import Runtime
 from ollama_nb.telemetry import Retention, TelemetryStore
 from ollama_nb.telemetry.queries import load_events
+from ollama_nb.testing.pytest_plugin import RuntimeFactory
 from ollama_nb.testing.standin import StandinHandle
 
 NS = 1_000_000_000
@@ -57,30 +57,22 @@ def store(tmp_path: Path) -> Iterator[TelemetryStore]:
         made.close()
 
 
-def make_runtime(host: str, data_dir: Path, **overrides: Any) -> Runtime:
-    settings = load_settings(
-        host=host,
-        data_dir=data_dir,
-        retry_attempts=0,
-        connect_timeout_s=2.0,
-        request_log=False,
-        project="telemetry-tests",
-        **overrides,
-    )
-    return Runtime(settings)
+#: No retries, a short connect timeout and a project name: what these tests read back.
+TEST_SETTINGS: dict[str, Any] = {
+    "retry_attempts": 0,
+    "connect_timeout_s": 2.0,
+    "project": "telemetry-tests",
+}
 
 
 @pytest.fixture
-def runtime(ollama_standin: StandinHandle, tmp_path: Path) -> Iterator[Runtime]:
+def runtime(
+    ollama_standin: StandinHandle, ollama_runtime_factory: RuntimeFactory, tmp_path: Path
+) -> Runtime:
     """The process runtime against the stand-in, with its metrics store attached."""
-    made = make_runtime(ollama_standin.url, tmp_path / "data")
-    previous = set_runtime(made)
+    made = ollama_runtime_factory(ollama_standin.url, data_dir=tmp_path / "data", **TEST_SETTINGS)
     assert made.telemetry in made._extra_sinks
-    try:
-        yield made
-    finally:
-        set_runtime(previous)
-        made.close()  # closes the store too
+    return made  # closing it (the plugin does) closes the store too
 
 
 # --- the hand-computed fixture for report numbers and charts ---------------------

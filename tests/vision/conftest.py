@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +12,9 @@ from PIL import Image
 from ollama_nb.domain.images import ImageSettings
 from ollama_nb.infrastructure.image_cache import LruImageCache
 from ollama_nb.infrastructure.image_processor import PillowImageProcessor
-from ollama_nb.runtime import Runtime, set_runtime
-from ollama_nb.settings import load_settings
+from ollama_nb.runtime import Runtime
 from ollama_nb.testing import ManualClock
+from ollama_nb.testing.pytest_plugin import RuntimeFactory
 
 
 def photo(width: int = 1600, height: int = 1200, seed: int = 0) -> Image.Image:
@@ -76,12 +75,6 @@ def processor(cache: LruImageCache) -> PillowImageProcessor:
 
 
 @pytest.fixture(autouse=True)
-def runtime(tmp_path: Path, clock: ManualClock) -> Iterator[Runtime]:
+def runtime(ollama_runtime_factory: RuntimeFactory, tmp_path: Path, clock: ManualClock) -> Runtime:
     """The process runtime for the test: default image settings, an empty image cache."""
-    made = Runtime(load_settings(data_dir=tmp_path, request_log=False), clock=clock)
-    previous = set_runtime(made)
-    try:
-        yield made
-    finally:
-        set_runtime(previous)
-        made.close()
+    return ollama_runtime_factory(data_dir=tmp_path, clock=clock)

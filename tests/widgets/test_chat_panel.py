@@ -62,7 +62,7 @@ def test_send_streams_the_answer_and_records_the_turn_in_the_shared_thread(env: 
     assert body["messages"][0] == {"role": "system", "content": "Be brief."}
     assert body["messages"][-1]["content"] == "What is a kernel?"
     assert body["options"]["temperature"] == 0.2
-    answer = panel.transcript_markdown[-1]
+    answer = panel.transcript_html[-1]
     assert "What is a kernel?" in answer and "tok/s" in answer
     assert "tokens" in panel.figures.value and "TTFT" in panel.figures.value
     assert panel.prompt.value == ""
@@ -84,7 +84,7 @@ def test_a_chat_thread_shows_up_in_the_panel_and_continues_there(env: Env) -> No
     panel = ready(env)
     assert "notes" in panel.conversation.options
     panel.conversation.value = "notes"
-    assert "Remember 42." in panel.transcript_markdown[0]
+    assert "Remember 42." in panel.transcript_html[0]
     assert panel.system.value == "You take notes."
     assert panel.model.value == "llama3.2:latest"  # the thread's model
     panel.send("What did I say?")
@@ -102,7 +102,7 @@ def test_stop_keeps_the_partial_answer_and_send_is_refused_while_streaming(slow_
     panel = ready(slow_env, model="llama3.2")
     panel.send(LONG)
     assert panel.busy and panel.send_button.disabled and not panel.stop_button.disabled
-    wait_for(lambda: "word5 " in panel.transcript_markdown[-1], "some streamed text")
+    wait_for(lambda: "word5 " in panel.transcript_html[-1], "some streamed text")
     panel.send("a second question")  # refused: never two interleaved replies
     assert "still streaming" in panel.banner.text
     panel.stop_button.click()
@@ -110,8 +110,8 @@ def test_stop_keeps_the_partial_answer_and_send_is_refused_while_streaming(slow_
     assert not panel.send_button.disabled and panel.stop_button.disabled
     kept = panel.store.get("default").turns[-1].reply
     assert kept.interrupted and kept.text and len(kept.text.split()) < 80
-    assert kept.text.strip() in panel.transcript_markdown[-1]
-    assert "interrupted" in panel.transcript_markdown[-1]
+    assert kept.text.strip() in panel.transcript_html[-1]
+    assert "interrupted" in panel.transcript_html[-1]
     assert len(slow_env.requests("/api/chat")) == 1
     panel.close()
 
@@ -137,7 +137,7 @@ def test_an_upload_that_is_not_an_image_is_refused_and_an_image_is_sent(env: Env
     wait_for(lambda: not panel.busy, "the reply")
     logged = env.standin.requests("/api/chat")[-1]
     assert len(logged["body"]["messages"][-1]["images"]) == 1
-    assert "1 image" in panel.transcript_markdown[-2]
+    assert "1 image" in panel.transcript_html[-2]
     assert panel.attached.value == ""  # attachments go with one message
     panel.close()
 
@@ -199,7 +199,7 @@ def test_no_server_shows_a_banner_with_the_start_action(env: Env) -> None:
 def test_close_cancels_the_stream_and_leaves_no_task(slow_env: Env) -> None:
     panel = ready(slow_env, model="llama3.2")
     panel.send(LONG)
-    wait_for(lambda: "word2 " in panel.transcript_markdown[-1], "some streamed text")
+    wait_for(lambda: "word2 " in panel.transcript_html[-1], "some streamed text")
     panel.close()
     assert panel._background.active == 0
     assert not panel.busy
@@ -215,7 +215,7 @@ def test_panel_tools_run_and_show_one_line_under_the_answer(env: Env) -> None:
     panel.prompt.value = "What is 12 plus 12? Use add."
     panel.send_button.click()
     wait_for(lambda: not panel.busy, "the reply")
-    answer = panel.transcript_markdown[-1]
+    answer = panel.transcript_html[-1]
     assert 'Tool add returned: "24".' in answer
     assert "🔧 add(a=12, b=12) → 24" in answer
     assert env.requests("/api/chat")[0]["tools"][0]["function"]["name"] == "add"

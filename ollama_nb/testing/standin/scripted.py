@@ -28,8 +28,14 @@ from .schema_instance import instance_for
 
 _TOKEN = re.compile(r"\s*\S+|\s+")
 #: ``<<call NAME {json args}>>`` in a user message scripts an exact tool call, one per
-#: round in order, whether or not NAME was offered (real models invent calls too).
-_CALL_DIRECTIVE = re.compile(r"<<call\s+([\w.-]+)\s*(\{.*?\})?\s*>>", re.DOTALL)
+#: round in order, whether or not NAME was offered (real models invent calls too);
+#: ``<<calls N NAME {json args}>>`` makes that round ask for the call N times at once.
+_CALL_DIRECTIVE = re.compile(r"<<call(?:s\s+(\d+))?\s+([\w.-]+)\s*(\{.*?\})?\s*>>", re.DOTALL)
+#: ``<<reply>>TEXT<</reply>>`` in the last user message scripts the exact reply TEXT
+#: (hostile markup included): how tests make the model say something precise.
+_REPLY_DIRECTIVE = re.compile(r"<<reply>>(.*?)<</reply>>", re.DOTALL)
+#: Most calls one ``<<calls N ...>>`` round may ask for.
+MAX_SCRIPTED_CALLS = 100_000
 
 
 def split_tokens(text: str) -> list[str]:
@@ -103,9 +109,9 @@ class ScriptedEngine:
                 yield Piece(thinking=token)
                 await self._pace()
 
-        call = self._tool_call(request)
-        if call is not None:
-            yield Piece(tool_calls=(call,))
+        calls = self._tool_calls(request)
+        if calls:
+            yield Piece(tool_calls=calls)
             await self._pace()
             yield Finish("stop", prompt_tokens)
             return
@@ -141,6 +147,9 @@ class ScriptedEngine:
 
     def _reply(self, request: GenerationRequest) -> str:
         last = request.messages[-1] if request.messages else None
+        scripted = _REPLY_DIRECTIVE.search(last.content) if last and last.role == "user" else None
+        if scripted is not None:
+            return scripted.group(1)
         if last is not None and last.role == "tool":
             who = f" {last.tool_name}" if last.tool_name else ""
             text = f'Tool{who} returned: "{last.content}".'
@@ -168,16 +177,16 @@ class ScriptedEngine:
             f"I will quote it back (thinking effort: {level})."
         )
 
-    def _tool_call(self, request: GenerationRequest) -> ToolCall | None:
+    def _tool_calls(self, request: GenerationRequest) -> tuple[ToolCall, ...]:
         """Call a tool the last user message names; never loop after a tool result.
 
         With ``<<call ...>>`` directives in the last user message, round *k* (counted by
         the tool results sent back since that message) makes the *k*-th scripted call.
         """
         if not request.tools or not request.messages:
-            return None
-        scripted = self._scripted_call(request.messages)
-        if scripted is not None or request.messages[-1].role != "user":
+            return ()
+        scripted = self._scripted_calls(request.messages)
+        if scripted or request.messages[-1].role != "user":
             return scripted
         text = request.messages[-1].content.lower()
         for tool in request.tools:
@@ -189,21 +198,29 @@ class ScriptedEngine:
                 params = function.get("parameters")
                 schema = params if isinstance(params, Mapping) else {"type": "object"}
                 args = instance_for(schema, request.messages[-1].content)
-                return ToolCall(name=name, arguments=args if isinstance(args, dict) else {})
-        return None
+                return (ToolCall(name=name, arguments=args if isinstance(args, dict) else {}),)
+        return ()
 
     @staticmethod
-    def _scripted_call(messages: Sequence[EngineMessage]) -> ToolCall | None:
+    def _scripted_calls(messages: Sequence[EngineMessage]) -> tuple[ToolCall, ...]:
         last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
         if last_user is None:
-            return None
+            return ()
         directives = _CALL_DIRECTIVE.findall(messages[last_user].content)
-        rounds = sum(1 for m in messages[last_user + 1 :] if m.role == "tool")
+        # Rounds so far: runs of tool results since that message (one run per round,
+        # however many calls the round made).
+        after = messages[last_user:]
+        rounds = sum(
+            1
+            for i in range(1, len(after))
+            if after[i].role == "tool" and after[i - 1].role != "tool"
+        )
         if not directives or rounds >= len(directives):
-            return None
-        name, raw = directives[rounds]
+            return ()
+        count, name, raw = directives[rounds]
         try:
             args = json.loads(raw) if raw else {}
         except json.JSONDecodeError:
             args = {}
-        return ToolCall(name=name, arguments=args if isinstance(args, dict) else {})
+        call = ToolCall(name=name, arguments=args if isinstance(args, dict) else {})
+        return (call,) * min(int(count or 1), MAX_SCRIPTED_CALLS)
