@@ -44,6 +44,11 @@ def launcher_path(data_dir: Path) -> Path:
     return path
 
 
+def embedded_env(data_dir: Path) -> dict[str, str]:
+    """The server's environment: one slot, and the data folder its models were fetched to."""
+    return {**EMBEDDED_ENV, "OLLAMA_NB_DATA_DIR": str(data_dir)}
+
+
 def prepared_launcher(data_dir: Path) -> Path:
     """The launcher, after fetching the default models once (see ``prepare_models``)."""
     prepare_models(data_dir)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..embedded.launcher import EMBEDDED_ENV, EMBEDDED_PROFILE, prepared_launcher
+from ..embedded.launcher import EMBEDDED_PROFILE, embedded_env, prepared_launcher
 from ..infrastructure.host import OllamaHost
 from .process import Progress, ServerProcess, StartOutcome
 
@@ -27,7 +27,7 @@ def start_embedded_server(
     server = ServerProcess(host, data_dir)
     return server.start(
         lambda: prepared_launcher(data_dir),
-        EMBEDDED_ENV,
+        embedded_env(data_dir),
         profile=EMBEDDED_PROFILE,
         timeout_s=timeout_s,
         progress=progress,

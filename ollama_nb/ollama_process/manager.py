@@ -393,7 +393,7 @@ class ServerManager:
         binary, embedded = self._server_binary()
         outcome = server.start(
             binary,
-            {**plan.values, "OLLAMA_NUM_PARALLEL": "1"} if embedded else plan.values,
+            {**plan.values, **self._embedded_env()} if embedded else plan.values,
             profile="embedded"
             if embedded
             else plan.choice.profile.name
@@ -407,6 +407,11 @@ class ServerManager:
         model = warm or self._settings.warm_model
         warmed = self.warm(model) if model else None
         return StartReport(outcome, plan, warmed)
+
+    def _embedded_env(self) -> dict[str, str]:
+        from ..embedded import embedded_env  # only when the embedded backend is started
+
+        return embedded_env(self._runtime_settings().data_dir)
 
     def _server_binary(self) -> tuple[Callable[[], Path], bool]:
         """``ollama``, or the embedded backend's launcher when Ollama is not installed.

@@ -5,6 +5,7 @@ paraphrase above an unrelated sentence, a 20-row batch, metrics."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ from pydantic import BaseModel
 import ollama_nb.batch  # noqa: F401  (registers df.ollama)
 from ollama_nb.serving import Server
 from ollama_nb.testing import StandinHandle
-from tests.magics.conftest import Shell, make_shell
+from tests.magics.conftest import Shell, dead_url, make_shell
 
 from .conftest import NO_LLAMA
 
@@ -36,6 +37,23 @@ def test_chat_with_no_model_named_answers_the_question(shell: Shell) -> None:
     assert "Paris" in reply.text
     assert reply.done_reason == "stop"  # an instruct model ends its answer by itself
     assert reply.model == MODEL
+
+
+def test_after_ollama_start_chat_needs_no_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh machine: no Ollama, no default model; `%ollama start` brings up the embedded
+    server (fetching its models into this data folder) and `%%chat` just answers."""
+    monkeypatch.setenv("OLLAMA_NB_SERVER_HEALTH_TIMEOUT_S", "240")  # a busy 2-core box
+    url = dead_url()
+    for shell in make_shell(url, StandinHandle(url), data_dir=tmp_path):
+        try:
+            started = shell.run("%ollama start")
+            assert "Started the embedded server" in str(started)
+            reply = shell.run(f"%%chat {DETERMINISTIC}\nWhat is the capital of France?")
+            assert "Paris" in reply.text and reply.model == MODEL
+        finally:
+            shell.run("%ollama stop")
 
 
 class Capital(BaseModel):
