@@ -28,6 +28,15 @@ raw ``httpx`` running the same rows with the same concurrency, interleaved.
 
 Prints medians, p95 and ratios; nothing is asserted.
 
+Targets: ``ollama_nb.chat()`` streamed <= 1.3x the official ``Client`` streamed, and
+``await ollama_nb.achat()`` <= 1.1x the official ``AsyncClient`` streamed. The sync
+target has a floor the rows show: ``ollama.Client`` runs on the calling thread, while
+every synchronous ollama_nb call hops to the one loop thread and back (the price of
+one shared client, gate and pool per process). The "loop thread" row is that hop
+with nothing of ours in it; on a loaded machine each cross-thread wake-up costs
+milliseconds, so compare ``ollama_nb.chat()`` with that row (the printed "own work on
+top of it") as well as with the official client.
+
     python bench/bench_client_overhead.py [--rounds 40] [--rows 64] [--batches 15]
 """
 

@@ -119,7 +119,6 @@ class Runtime:
         self._images: ImagePipeline | None = None
         self._server: ServerManager | None = None
         self._server_args = (server_settings, hardware, environ)
-        self._confirmed_capabilities: set[tuple[str, str, str]] = set()
         self._model_infos = ModelInfos()
         self._lock = threading.Lock()
         self._parts_lock = threading.Lock()
@@ -323,7 +322,6 @@ class Runtime:
             clock=self.clock,
             project=self._settings.project,
             keep_history=self._settings.history,
-            confirmed_capabilities=self._confirmed_capabilities,
             model_infos=self._model_infos,
         )
 

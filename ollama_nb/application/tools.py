@@ -171,7 +171,8 @@ class ToolSet:
         if tool is None:
             known = ", ".join(self._tools) or "none"
             what = f"there is no tool called {name!r}" if call.name else "the call names no tool"
-            return _refused(call.name, {}, f"{what}. Available tools: {known}.")
+            shown = dict(call.arguments) if isinstance(call.arguments, Mapping) else {}
+            return _refused(call.name, shown, f"{what}. Available tools: {known}.")
         parsed = _arguments(call, max_argument_chars)
         if isinstance(parsed, str):
             return _refused(call.name, {}, parsed)

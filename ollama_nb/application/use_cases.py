@@ -63,10 +63,8 @@ class Ports:
     clock: Clock
     project: str | None = None
     keep_history: bool = True
-    #: (host, model, capability) triples ``/api/show`` confirmed; the composition root
-    #: passes one set per process so a batch asks once per model, not once per row.
-    confirmed_capabilities: set[tuple[str, str, str]] = field(default_factory=set)
-    #: ``/api/show`` answers, one per process like the set above (see ``model_infos``).
+    #: ``/api/show`` answers; the composition root passes one per process, so a batch
+    #: asks once per model, not once per row (see ``model_infos``).
     model_infos: ModelInfos = field(default_factory=ModelInfos)
 
 
@@ -482,14 +480,11 @@ async def require_capability(ports: Ports, model: ModelName, capability: Capabil
     """Fail before sending when the model cannot do what the request needs.
 
     The error names the installed models that can. A server that reports no
-    capabilities (older Ollama) is trusted, and a confirmed answer is remembered.
+    capabilities (older Ollama) is trusted; the ``/api/show`` answer is kept while
+    the model stays the same (``model_infos``), so a batch asks once, not per row.
     """
-    key = (ports.gateway.host, model.canonical, capability)
-    if key in ports.confirmed_capabilities:
-        return
     info = await model_info(ports, model)
     if not info.capabilities or capability in info.capabilities:
-        ports.confirmed_capabilities.add(key)
         return
     summaries = await ports.gateway.list_models()
     infos = await asyncio.gather(

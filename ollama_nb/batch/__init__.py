@@ -9,7 +9,7 @@ Importing this package registers the ``df.ollama`` accessor (and imports pandas)
 from ..application.reply_schema import ReplyColumns, ReplySchema, ReplyValidationError
 from . import accessor as _accessor  # registers df.ollama
 from .api import SUMMARY_KEY, BatchArgs, abatch, batch
-from .compare import compare
+from .compare import CompareArgs, compare
 from .comparison import Comparison
 from .embed import EmbedArgs, aembed_column, embed_column
 from .results import BatchSummary
@@ -19,6 +19,7 @@ __all__ = [
     "SUMMARY_KEY",
     "BatchArgs",
     "BatchSummary",
+    "CompareArgs",
     "Comparison",
     "EmbedArgs",
     "PromptTemplate",

@@ -8,15 +8,14 @@ frame filled in, so the accessor and the functions can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from typing import Any
+from collections.abc import Hashable, Sequence
 
 import pandas as pd
 
 from ..runtime import get_runtime
 from .api import RowArgs, Template, arun_batch, run_batch
-from .arguments import keyword_form
-from .compare import compare
+from .arguments import keyword_form, keyword_form3
+from .compare import CompareArgs, run_compare
 from .comparison import Comparison
 from .embed import EmbedArgs, arun_embed, run_embed
 
@@ -38,9 +37,10 @@ class OllamaAccessor:
         """One ``/api/generate`` request per row; arguments as ``ollama_nb.batch``."""
         return run_batch(self._frame, template, args.of_kind("generate"), get_runtime())
 
-    def compare(self, models: list[str], template: Template, **kwargs: Any) -> Comparison:
+    @keyword_form3(CompareArgs)
+    def compare(self, models: Sequence[str], template: Template, args: CompareArgs) -> Comparison:
         """The same rows through several models, side by side; see ``ollama_nb.batch.compare``."""
-        return compare(self._frame, models, template, **kwargs)
+        return run_compare(self._frame, models, template, args, get_runtime())
 
     @keyword_form(EmbedArgs)
     def embed(self, column: Hashable, args: EmbedArgs) -> pd.DataFrame:

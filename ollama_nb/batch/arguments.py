@@ -19,6 +19,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 P = ParamSpec("P")
 Frame = TypeVar("Frame")
 First = TypeVar("First")
+Second = TypeVar("Second")
 Args = TypeVar("Args")
 R = TypeVar("R")
 
@@ -31,45 +32,69 @@ def keyword_form(
     def decorate(
         body: Callable[[Frame, First, Args], R],
     ) -> Callable[Concatenate[Frame, First, P], R]:
-        public = _signature(body, arguments)
-
-        def build(frame: Frame, first: First, args: Any, kwargs: Any) -> Args:
-            try:
-                public.bind(frame, first, *args, **kwargs)
-            except TypeError as exc:  # name the function the user called, not the dataclass
-                raise TypeError(f"{body.__name__}(): {exc}") from None
-            return arguments(*args, **kwargs)
-
-        if inspect.iscoroutinefunction(body):
-            run_async = body  # narrowed: a coroutine function
-
-            async def call_async(
-                frame: Frame, first: First, /, *args: P.args, **kwargs: P.kwargs
-            ) -> Any:
-                return await run_async(frame, first, build(frame, first, args, kwargs))
-
-            call = cast(Callable[Concatenate[Frame, First, P], R], call_async)
-        else:
-
-            def call_sync(frame: Frame, first: First, /, *args: P.args, **kwargs: P.kwargs) -> R:
-                return body(frame, first, build(frame, first, args, kwargs))
-
-            call = call_sync
-        functools.update_wrapper(call, body)
-        del call.__wrapped__  # type: ignore[attr-defined]  # inspect must not follow it back to ``args``
-        call.__signature__ = public  # type: ignore[attr-defined]
-        return call
+        return cast(Callable[Concatenate[Frame, First, P], R], _keyword_form(body, arguments, 2))
 
     return decorate
 
 
-def _signature(body: Callable[..., Any], arguments: Callable[..., Any]) -> inspect.Signature:
-    """The body's two leading parameters (positional-only), then the arguments' keywords."""
-    leading = list(inspect.signature(body).parameters.values())[:2]
+def keyword_form3(
+    arguments: Callable[P, Args],
+) -> Callable[
+    [Callable[[Frame, First, Second, Args], R]], Callable[Concatenate[Frame, First, Second, P], R]
+]:
+    """``keyword_form`` for three leading arguments (``compare(df, models, template, ...)``)."""
+
+    def decorate(
+        body: Callable[[Frame, First, Second, Args], R],
+    ) -> Callable[Concatenate[Frame, First, Second, P], R]:
+        wrapped = _keyword_form(body, arguments, 3)
+        return cast(Callable[Concatenate[Frame, First, Second, P], R], wrapped)
+
+    return decorate
+
+
+def _keyword_form(
+    body: Callable[..., Any], arguments: Callable[..., Any], leading: int
+) -> Callable[..., Any]:
+    public = _signature(body, arguments, leading)
+
+    def build(lead: tuple[Any, ...], args: Any, kwargs: Any) -> Any:
+        try:
+            public.bind(*lead, *args, **kwargs)
+        except TypeError as exc:  # name the function the user called, not the dataclass
+            raise TypeError(f"{body.__name__}(): {exc}") from None
+        return arguments(*args, **kwargs)
+
+    call: Any  # a function that gets a __signature__ below
+    if inspect.iscoroutinefunction(body):
+
+        async def call_async(*given: Any, **kwargs: Any) -> Any:
+            lead, rest = given[:leading], given[leading:]
+            return await body(*lead, build(lead, rest, kwargs))
+
+        call = call_async
+    else:
+
+        def call_sync(*given: Any, **kwargs: Any) -> Any:
+            lead, rest = given[:leading], given[leading:]
+            return body(*lead, build(lead, rest, kwargs))
+
+        call = call_sync
+    functools.update_wrapper(call, body)
+    del call.__wrapped__  # inspect must not follow it back to ``args``
+    call.__signature__ = public
+    return call  # type: ignore[no-any-return]
+
+
+def _signature(
+    body: Callable[..., Any], arguments: Callable[..., Any], leading: int
+) -> inspect.Signature:
+    """The body's leading parameters (positional-only), then the arguments' keywords."""
+    first = list(inspect.signature(body).parameters.values())[:leading]
     keywords = [
         p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
         for p in inspect.signature(arguments).parameters.values()
     ]
     return inspect.signature(body).replace(
-        parameters=[p.replace(kind=inspect.Parameter.POSITIONAL_ONLY) for p in leading] + keywords
+        parameters=[p.replace(kind=inspect.Parameter.POSITIONAL_ONLY) for p in first] + keywords
     )

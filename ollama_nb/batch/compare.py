@@ -32,6 +32,7 @@ from ..domain import (
 from ..domain.checks import whole_number
 from ..runtime import Runtime, get_runtime
 from .api import DEFAULT_RETRIES, BatchArgs, Template, _spec
+from .arguments import keyword_form3
 from .comparison import JUDGE_CAVEAT, Comparison, ContestantRun, Scorer
 from .driver import run_blocking
 from .progress import Progress
@@ -66,39 +67,68 @@ class Contestant:
     spec: BatchSpec
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CompareArgs:
+    """The keywords of ``compare``, in three groups.
+
+    What counts as right: ``expected`` names the column holding the right answer
+    (or, with ``schema``, a ``{field: column}`` mapping: each field is compared
+    on its own); answers match after normalising case and whitespace, or by
+    ``scorer(answer, expected)``. Without an expected answer, ``judge="model"``
+    grades each answer 1-5 against ``rubric``.
+
+    What runs: ``variants={"t0": {"temperature": 0}, "think": {"think": True}}``
+    compares option sets too (every model x every variant), over a seeded
+    ``sample`` of the rows (``None``: all); ``parallel_models`` runs the models
+    together when they fit in memory.
+
+    How each row is sent, as ``batch`` does: ``system``, ``schema``, ``options``,
+    ``concurrency``, ``retries``, ``checkpoint``, ``progress``.
+    """
+
+    expected: Hashable | Mapping[str, Hashable] | None = None
+    scorer: Scorer | None = None
+    judge: str | None = None
+    rubric: str | None = None
+    variants: Mapping[str, Mapping[str, Any]] | None = None
+    sample: int | None = DEFAULT_SAMPLE
+    seed: int = 0
+    parallel_models: bool = False
+    system: str | None = None
+    schema: object = None
+    options: Mapping[str, Any] | None = None
+    concurrency: int | None = None
+    retries: int = DEFAULT_RETRIES
+    checkpoint: str | None = None
+    progress: bool = True
+
+
+@keyword_form3(CompareArgs)
 def compare(
-    df: pd.DataFrame,
-    models: Sequence[str],
-    template: Template,
-    *,
-    expected: Hashable | Mapping[str, Hashable] | None = None,
-    scorer: Scorer | None = None,
-    schema: object = None,
-    variants: Mapping[str, Mapping[str, Any]] | None = None,
-    judge: str | None = None,
-    rubric: str | None = None,
-    sample: int | None = DEFAULT_SAMPLE,
-    seed: int = 0,
-    parallel_models: bool = False,
-    system: str | None = None,
-    options: Mapping[str, Any] | None = None,
-    concurrency: int | None = None,
-    retries: int = DEFAULT_RETRIES,
-    checkpoint: str | None = None,
-    progress: bool = True,
+    df: pd.DataFrame, models: Sequence[str], template: Template, args: CompareArgs
 ) -> Comparison:
     """Run ``template`` over (a seeded sample of) ``df`` with each model; compare the answers.
 
-    ``expected`` names the column holding the right answer (or, with ``schema``,
-    a ``{field: column}`` mapping: each field is compared on its own); answers
-    match after normalising case and whitespace, or by ``scorer(answer,
-    expected)``. Without an expected answer, ``judge="model"`` grades each answer
-    1-5 against ``rubric``. ``variants={"t0": {"temperature": 0}, "think":
-    {"think": True}}`` compares option sets too (every model x every variant).
+    The keywords are ``CompareArgs``'s: what counts as right (``expected``,
+    ``scorer``, ``judge``, ``rubric``), what runs (``variants``, ``sample``,
+    ``seed``, ``parallel_models``) and how each row is sent (as ``batch``).
     """
+    return run_compare(df, models, template, args, get_runtime())
+
+
+def run_compare(
+    df: pd.DataFrame,
+    models: Sequence[str],
+    template: Template,
+    args: CompareArgs,
+    runtime: Runtime,
+) -> Comparison:
+    """``compare`` with its keywords checked into ``CompareArgs`` (the accessor calls this)."""
+    expected, scorer, judge, rubric = args.expected, args.scorer, args.judge, args.rubric
+    variants, sample, seed = args.variants, args.sample, args.seed
+    parallel_models, progress = args.parallel_models, args.progress
     import pandas as pd
 
-    runtime = get_runtime()
     if isinstance(models, str) or not models:
         raise InvalidInputError(
             "models must be a list of model names, e.g. ['llama3.2', 'qwen3:4b']."
@@ -107,12 +137,12 @@ def compare(
         raise InvalidInputError(f"compare needs a pandas DataFrame, got {type(df).__name__}.")
     frame = _sample(df, sample, seed)
     base = BatchArgs(
-        system=system,
-        schema=schema,
-        options=options,
-        concurrency=concurrency,
-        retries=retries,
-        checkpoint=checkpoint,
+        system=args.system,
+        schema=args.schema,
+        options=args.options,
+        concurrency=args.concurrency,
+        retries=args.retries,
+        checkpoint=args.checkpoint,
         prefix="__compare_",  # a comparison never adds columns to the frame
     )
     contestants = _contestants(frame, template, models, variants or {}, base, runtime)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import json
+import logging
 import os
 import random
 import threading
@@ -34,7 +35,10 @@ from ..serving.engine import (
 )
 from ..serving.wire import ApiError
 from .gguf import GgufInfo
+from .grammar_check import check_grammar
 from .models import ModelTooLargeError, check_memory
+
+log = logging.getLogger("ollama_nb.embedded")
 
 DEFAULT_NUM_CTX = 4096
 """Ollama's default context length on small machines (the HTTP layer reports the same)."""
@@ -297,7 +301,7 @@ class LlamaEngine:
         entry = self._loaded[card.name]
         loop = asyncio.get_running_loop()
         run = _Run(loop, asyncio.Queue())
-        prompt = self._prompt(card, request)
+        prompt = _with_context(self._prompt(card, request), request.context)
         options = merged_options(card, request.options)
         grammar_spec = request.format
         future = loop.run_in_executor(
@@ -332,6 +336,25 @@ class LlamaEngine:
             return lambda llama: text
         template = info.chat_template
         return lambda llama: template_prompt(llama, template, messages)
+
+
+def _with_context(render: Callable[[Any], str], context: tuple[int, ...]) -> Callable[[Any], str]:
+    """Put an earlier answer's ``context`` (token ids) before the new prompt, as Ollama does."""
+    if not context:
+        return render
+
+    def rendered(llama: Any) -> str:
+        vocab = int(llama.n_vocab())
+        bad = next((t for t in context if t >= vocab), None)
+        if bad is not None:
+            raise ApiError(400, f"invalid context: token id {bad} is not in the vocabulary")
+        ids = list(context)
+        if ids and ids[0] == llama.token_bos():  # the new prompt brings its own
+            ids = ids[1:]
+        earlier = str(llama.detokenize(ids, special=True).decode("utf-8", "replace"))
+        return earlier + render(llama)
+
+    return rendered
 
 
 def template_prompt(llama: Any, template: str, messages: Sequence[EngineMessage]) -> str:
@@ -418,14 +441,48 @@ def schema_grammar(schema: object) -> str:
     return "\n".join(STRICT_JSON_CHAR if line.startswith("char ::=") else line for line in lines)
 
 
-def _grammar(spec: object) -> Any:
+def _grammar(spec: object, model_path: str) -> Any:
+    """The sampling grammar for ``format``; a schema's is first parsed in a child process."""
     if spec is None:
         return None
     from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
 
     if spec == "json":
         return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
-    return LlamaGrammar.from_string(schema_grammar(spec), verbose=False)
+    try:
+        grammar = LlamaGrammar.from_string(schema_grammar(spec), verbose=False)
+    except Exception as exc:  # the converter's own refusals (a dangling $ref, a bad type)
+        raise ApiError(400, f"invalid format schema: {exc}") from exc
+    check_grammar(model_path, grammar._grammar)
+    return grammar
+
+
+def _evaluate_prompt(llama: Any, tokens: list[int], *, fresh: bool, stop: threading.Event) -> bool:
+    """Evaluate all but the last prompt token, one batch at a time; ``False`` if cancelled.
+
+    ``Llama.generate`` evaluates a whole prompt in one call that cannot be interrupted, so
+    a client that left during a long prompt kept the model busy for seconds. Done here in
+    batches, with the stop flag checked between them, ``generate`` then finds the prompt
+    already in the KV cache and evaluates only its last token.
+    """
+    body = tokens[:-1]
+    start = 0
+    if fresh or llama.n_tokens == 0:
+        llama.reset()
+    else:
+        for cached, wanted in zip(llama.input_ids[: llama.n_tokens], body, strict=False):
+            if cached != wanted:
+                break
+            start += 1
+        llama.n_tokens = start  # eval() drops the cache past this point
+    step = max(1, int(llama.n_batch))
+    log.debug("evaluating a prompt of %d tokens (%d cached)", len(tokens), start)
+    for i in range(start, len(body), step):
+        if stop.is_set():
+            log.info("prompt evaluation cancelled after %d of %d tokens", i, len(tokens))
+            return False
+        llama.eval(body[i : i + step])
+    return not stop.is_set()
 
 
 def _generate_blocking(
@@ -456,6 +513,7 @@ def _generate_steps(
     import llama_cpp
 
     llama = entry.llama
+    grammar = _grammar(grammar_spec, str(llama.model_path))
     text = prompt(llama)
     bos = llama.token_bos()
     tokens: list[int] = llama.tokenize(text.encode(), add_bos=True, special=True)
@@ -472,13 +530,14 @@ def _generate_steps(
         tokens = tokens[:KEEP_TOKENS] + tokens[-(room - KEEP_TOKENS) :]
     n_prompt = len(tokens)
     seed = options.get("seed")
-    if isinstance(seed, int) and seed >= 0:
-        # A reused KV prefix evaluates the prompt in other batch shapes, which changes the
-        # logits in the last bits; a seeded request evaluates it whole so it can repeat.
-        llama.reset()
-        llama.set_seed(seed)
-    else:
-        llama.set_seed(random.getrandbits(31))
+    seeded = isinstance(seed, int) and seed >= 0
+    llama.set_seed(seed if isinstance(seed, int) and seeded else random.getrandbits(31))
+    # A reused KV prefix evaluates the prompt in other batch shapes, which changes the
+    # logits in the last bits; a seeded or greedy request evaluates it whole so that its
+    # answer does not depend on the request before it.
+    fresh = seeded or _num(options, "temperature", 0.8) <= 0
+    if not _evaluate_prompt(llama, tokens, fresh=fresh, stop=run.stop):
+        return
     stops = options.get("stop")
     stop_filter = StopFilter(
         [s for s in stops if isinstance(s, str)] if isinstance(stops, list) else []
@@ -499,7 +558,7 @@ def _generate_steps(
         repeat_penalty=_num(options, "repeat_penalty", 1.1),
         presence_penalty=_num(options, "presence_penalty", 0.0),
         frequency_penalty=_num(options, "frequency_penalty", 0.0),
-        grammar=_grammar(grammar_spec),
+        grammar=grammar,
     )
     try:
         for token in tokens_iter:
@@ -533,5 +592,6 @@ def _generate_steps(
             eval_tokens=len(generated),
             prompt_eval_s=first - started,
             eval_s=end - first,
+            context=(*tokens, *generated),
         )
     )

@@ -288,6 +288,7 @@ def card_for(
         template=template,
         parameters=parameters,
         engine_source=str(info.path),
+        gguf_metadata=tuple(info.metadata.items()),
     )
 
 

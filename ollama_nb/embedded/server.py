@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from ..serving.config import ServerConfig
+from ..serving.config import MAX_BODY_BYTES, ServerConfig
+from ..serving.origins import default_origins
 from ..serving.server import Server
 from .llama_engine import LlamaEngine
 from .models import (
@@ -45,6 +46,8 @@ def build_server(
     port: int = 0,
     max_queue: int = 512,
     keep_alive_s: float = 300.0,
+    origins: tuple[str, ...] = default_origins(),
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> Server:
     """A ready-to-start server for the configured GGUF models (validated now, loaded lazily)."""
     require_llama_cpp()
@@ -65,12 +68,15 @@ def build_server(
         models=cards,
         registry=cards,
         version=EMBEDDED_VERSION,
+        origins=origins,
+        max_body_bytes=max_body_bytes,
     )
     return Server(server, {ENGINE_NAME: engine})
 
 
 def server_from_environ(environ: Mapping[str, str] | None = None) -> Server:
-    """Configured like ``ollama serve``: OLLAMA_HOST, OLLAMA_MAX_QUEUE, OLLAMA_KEEP_ALIVE."""
+    """Configured like ``ollama serve``: OLLAMA_HOST, OLLAMA_MAX_QUEUE, OLLAMA_KEEP_ALIVE,
+    OLLAMA_ORIGINS (and our OLLAMA_NB_MAX_BODY_BYTES)."""
     env = os.environ if environ is None else environ
     base = ServerConfig.from_environ(env)
     return build_server(
@@ -79,6 +85,8 @@ def server_from_environ(environ: Mapping[str, str] | None = None) -> Server:
         port=base.port,
         max_queue=base.max_queue,
         keep_alive_s=base.keep_alive_s,
+        origins=base.origins,
+        max_body_bytes=base.max_body_bytes,
     )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -61,6 +61,10 @@ class SlotGate:
         self._max_wait_s = 0.0
         self._queues: dict[Priority, deque[_Waiter]] = {"interactive": deque(), "batch": deque()}
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Called whenever a slot may have come free (a pool hands it its next queued row).
+        self.on_free: Callable[[], None] | None = None
+        #: Work queued for this server elsewhere (a pool's queue): demand the limit may serve.
+        self.backlog: Callable[[], int] = _nothing
 
     @property
     def limit(self) -> int:
@@ -100,9 +104,14 @@ class SlotGate:
             self._loop.call_soon_threadsafe(self._wake)
 
     def _has_room(self, lane: Lane, concurrency: int | None) -> bool:
-        if self._running >= max(self.limit, concurrency or 0):
-            return False
-        return lane != "vision" or self._vision_running < self.vision_limit
+        return self.room(lane, concurrency) > 0
+
+    def room(self, lane: Lane, concurrency: int | None = None, *, taken: int = 0) -> int:
+        """Slots free right now for ``lane``, ``taken`` of them already promised elsewhere."""
+        free = max(self.limit, concurrency or 0) - self._running - taken
+        if lane == "vision":
+            free = min(free, self.vision_limit - self._vision_running - taken)
+        return max(0, free)
 
     def _admit(self, lane: Lane) -> None:
         self._running += 1
@@ -126,6 +135,8 @@ class SlotGate:
                     queue.remove(waiter)
                     self._admit(waiter.lane)
                     waiter.future.set_result(None)
+        if self.on_free is not None:
+            self.on_free()
 
     def server_busy(self) -> None:
         """The server answered 503: let the controller cut the limit."""
@@ -177,7 +188,7 @@ class SlotGate:
             Observation(
                 admitted_at=lease.admitted_at,
                 in_flight=lease.in_flight,
-                waiting=self.waiting,
+                waiting=self.waiting + self.backlog(),
                 wall_s=_time_at_server(timings)
                 or timings.latency_s
                 or self._clock.monotonic() - lease.admitted_at,
@@ -207,6 +218,10 @@ class SlotGate:
 
     def gateways(self) -> list[OllamaGateway]:
         return []
+
+
+def _nothing() -> int:
+    return 0
 
 
 def _time_at_server(timings: Timings) -> float:

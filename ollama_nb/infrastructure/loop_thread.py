@@ -6,6 +6,16 @@ lives on its own loop in a daemon thread. Synchronous callers block on a
 ``concurrent.futures.Future``; async callers in a cell await a wrapped future.
 An interrupt (Ctrl-C, the stop button) cancels the submitted task and waits for
 it to unwind, so connections go back to the pool before the cell ends.
+
+While a synchronous caller waits, Ctrl-C is latched, not raised where it lands.
+Python raises ``KeyboardInterrupt`` between any two bytecodes of the main thread,
+including inside ``concurrent.futures.wait`` right after it has taken a future's
+lock and before the ``with`` that would release it. The loop thread then blocks
+forever on that lock when it finishes the future: every thread asleep, the
+kernel hung by the very Ctrl-C meant to stop a batch. So the waits below run
+under ``_interrupts_latched``, which notes the press and lets the wait raise it
+at a point where it holds nothing (the way ``asyncio.Runner`` turns SIGINT into
+a cancellation).
 """
 
 from __future__ import annotations
@@ -14,8 +24,10 @@ import asyncio
 import concurrent.futures
 import contextlib
 import queue
+import signal
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from types import FrameType
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -78,21 +90,23 @@ class LoopThread:
         if self.in_loop_thread():
             coro.close()
             raise RuntimeError("LoopThread.run called from its own loop; await instead")
-        running = self.start(coro)
-        try:
-            while True:
-                # Short waits so an interrupt is seen even when the signal lands in
-                # another thread (a blocked lock wait is not always woken by it).
-                # ``wait``, not ``result(timeout=...)``: the work's own TimeoutError
-                # (a read timeout) must be raised, not mistaken for "not done yet".
-                done, _ = concurrent.futures.wait([running.future], timeout=_POLL_S)
-                if done:
-                    return running.future.result()
-                if poll is not None:
-                    poll()
-        except KeyboardInterrupt:
-            running.stop()
-            raise
+        with _interrupts_latched() as pressed:
+            running = self.start(coro)
+            try:
+                while True:
+                    # Short waits so a latched Ctrl-C is acted on within one poll.
+                    # ``wait``, not ``result(timeout=...)``: the work's own TimeoutError
+                    # (a read timeout) must be raised, not mistaken for "not done yet".
+                    done, _ = concurrent.futures.wait([running.future], timeout=_POLL_S)
+                    if pressed.is_set():
+                        raise KeyboardInterrupt
+                    if done:
+                        return running.future.result()
+                    if poll is not None:
+                        poll()
+            except KeyboardInterrupt:  # latched, or raised by a handler other than Python's own
+                running.stop()
+                raise
 
     async def arun(
         self, coro: Coroutine[Any, Any, T], *, poll: Callable[[], None] | None = None
@@ -201,9 +215,51 @@ class Running(Generic[T]):
         return self._unwound.wait(timeout)
 
     def stop(self, timeout: float = CANCEL_GRACE_S) -> None:
-        """Cancel and wait (at most ``timeout``) for the task to unwind."""
-        self.cancel()
-        self.wait_unwound(timeout)
+        """Cancel and wait (at most ``timeout``) for the task to unwind.
+
+        A second Ctrl-C meanwhile is latched: raised inside the future's or the
+        event's lock, it would leave that lock held and the loop thread stuck.
+        """
+        with _interrupts_latched():
+            self.cancel()
+            self.wait_unwound(timeout)
+
+
+class _Latch:
+    """A SIGINT handler that only remembers the press; safe between any two bytecodes."""
+
+    __slots__ = ("_pressed",)
+
+    def __init__(self) -> None:
+        self._pressed = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self._pressed = True
+
+    def is_set(self) -> bool:
+        return self._pressed
+
+
+@contextlib.contextmanager
+def _interrupts_latched() -> Iterator[_Latch]:
+    """Within the block, Ctrl-C sets the latch instead of raising (main thread only).
+
+    Only Python's default handler is replaced, as ``asyncio.Runner`` does: a handler
+    someone else installed (a debugger, a server) keeps its behaviour. Elsewhere
+    than the main thread there is nothing to latch: signals are handled there only.
+    """
+    latch = _Latch()
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield latch
+        return
+    previous = signal.signal(signal.SIGINT, latch)
+    try:
+        yield latch
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class _Failure:

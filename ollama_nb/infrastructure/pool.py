@@ -2,11 +2,20 @@
 
 Each server (``PoolMember``) keeps its own gateway (connection pool, retries,
 circuit breaker) and its own gate and concurrency controller, because every
-server has its own slots. A request is routed when it asks for a slot: only to
-servers that have the model (``/api/tags``), preferring one where it is already
-loaded (``/api/ps``, a cold load costs seconds), then the one with the fewest
-outstanding requests per slot. Those lists are cached for a few seconds, so a
-batch does not ask before every row.
+server has its own slots. Only servers that have the model (``/api/tags``) are
+candidates, and one where it is already loaded (``/api/ps``, a cold load costs
+seconds) is preferred. Those lists are cached for a few seconds, so a batch does
+not ask before every row.
+
+Batch rows wait in one queue of the pool's, not in a server's: a row is handed
+to a server only when that server has a slot free at that moment. Routing a row
+when it was queued (by load per slot) left rows waiting behind a slow or small
+server while another sat idle; dispatching at the free slot gives each server
+work in proportion to how fast it finishes it (slots x speed), a server that
+finishes early simply takes the next rows, and no row is ever committed to a
+server that then dies. Interactive requests are routed at once to the least
+loaded server and wait at its gate, ahead of nothing but other interactive
+work: they keep their priority lane.
 
 A server that stops answering is taken out of routing for its breaker's
 cool-down; requests still queued for it are routed again, and callers that can
@@ -20,9 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import warnings
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..application.ports import Clock, GateStats, Lane, Lease, OllamaGateway, Priority
 from ..domain import (
@@ -59,13 +69,25 @@ class PoolMember:
     failures: int = 0
     installing: asyncio.Future[None] | None = None  # the /api/tags request under way
     listing: asyncio.Future[None] | None = None  # the /api/ps request under way
+    promised: int = 0  # slots handed to queued rows that have not entered the gate yet
 
     @property
     def host(self) -> str:
         return self.gateway.host
 
     def load_per_slot(self) -> float:
-        return (self.gate.running + self.gate.waiting) / self.gate.limit
+        return (self.gate.running + self.gate.waiting + self.promised) / self.gate.limit
+
+
+@dataclass(slots=True)
+class _QueuedRow:
+    """A batch request waiting in the pool's queue for any candidate server's free slot."""
+
+    lane: Lane
+    concurrency: int | None
+    model: str | None
+    candidates: list[PoolMember]
+    future: asyncio.Future[PoolMember] = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +122,7 @@ class HostPool:
         self._down_s = down_s
         self._warn = warn or _warn
         self._warned: set[str] = set()  # model names whose digests differ, warned once
+        self._queue: deque[_QueuedRow] = deque()
 
     @property
     def primary(self) -> PoolMember:
@@ -128,9 +151,14 @@ class HostPool:
             return
         started = self._clock.monotonic()
         while True:
-            member = await self._route(model)
-            width = None if concurrency is None else -(-concurrency // self._live_count())
-            admission = member.gate.slot(lane, priority=priority, concurrency=width)
+            if priority == "batch":
+                member = await self._free_slot(lane, model, concurrency)
+                member.promised -= 1  # entering its gate now, with no await in between
+            else:
+                member = await self._route(model)
+            admission = member.gate.slot(
+                lane, priority=priority, concurrency=self._width(concurrency)
+            )
             lease = await admission.__aenter__()
             if self._is_down(member) and self._live_count(excluding=member):
                 await admission.__aexit__(None, None, None)  # it died while we queued
@@ -150,6 +178,68 @@ class HostPool:
         else:
             member.failures = 0
             await admission.__aexit__(None, None, None)
+
+    def _width(self, concurrency: int | None) -> int | None:
+        """An explicit ``concurrency`` shared out over the live servers."""
+        return None if concurrency is None else -(-concurrency // max(1, self._live_count()))
+
+    # --- the pool's queue ----------------------------------------------------------
+
+    async def _free_slot(
+        self, lane: Lane, model: str | None, concurrency: int | None
+    ) -> PoolMember:
+        """Wait in the pool's queue until a candidate server has a slot free; it is promised to us."""
+        candidates = await self._candidates(model)
+        row = _QueuedRow(
+            lane, concurrency, model, candidates, asyncio.get_running_loop().create_future()
+        )
+        self._queue.append(row)
+        for member in self.members:
+            # Gates can be replaced (a Dask worker's cluster-wide one): hook each time.
+            member.gate.on_free = self._dispatch
+            member.gate.backlog = self._backlog
+        self._dispatch()
+        try:
+            return await row.future
+        except BaseException:
+            if row.future.done() and not row.future.cancelled():
+                row.future.result().promised -= 1  # promised just as we were cancelled
+                self._dispatch()
+            elif row in self._queue:
+                self._queue.remove(row)
+            raise
+
+    def _backlog(self) -> int:
+        return len(self._queue)
+
+    def _dispatch(self) -> None:
+        """Hand queued rows, oldest first, to servers with a slot free now."""
+        if not self._queue:
+            return
+        for row in list(self._queue):
+            if row.future.done():
+                self._queue.remove(row)
+                continue
+            member = self._free_member(row)
+            if member is None:
+                continue
+            self._queue.remove(row)
+            member.promised += 1
+            row.future.set_result(member)
+
+    def _free_member(self, row: _QueuedRow) -> PoolMember | None:
+        live = [m for m in row.candidates if not self._is_down(m)] or row.candidates
+        width = self._width(row.concurrency)
+        free = [
+            m
+            for m in live
+            if m.gate.waiting == 0 and m.gate.room(row.lane, width, taken=m.promised) > 0
+        ]
+        if not free:
+            return None
+        name = None if row.model is None else ModelName(row.model).canonical
+        # Loaded first (a cold load costs seconds), then the least loaded per slot.
+        return min(free, key=lambda m: (name not in m.loaded, m.load_per_slot(), -m.gate.limit))
 
     def gateways(self) -> list[OllamaGateway]:
         return [m.gateway for m in self.members]
@@ -173,7 +263,8 @@ class HostPool:
 
     # --- routing -----------------------------------------------------------------
 
-    async def _route(self, model: str | None) -> PoolMember:
+    async def _candidates(self, model: str | None) -> list[PoolMember]:
+        """Live servers that have ``model`` (all live ones if none has it, to get their 404)."""
         live = [m for m in self.members if not self._is_down(m)] or list(self.members)
         if model is not None:
             name = ModelName(model).canonical
@@ -183,6 +274,12 @@ class HostPool:
             if having:  # nobody has it: let a server answer with its own 404
                 live = having
             await asyncio.gather(*(self._refresh_loaded(m) for m in live))
+        return live
+
+    async def _route(self, model: str | None) -> PoolMember:
+        live = await self._candidates(model)
+        if model is not None:
+            name = ModelName(model).canonical
             loaded = [m for m in live if name in m.loaded]
             # A cold load costs seconds; a loaded server is worth a short queue.
             if loaded and min(m.load_per_slot() for m in loaded) < 2.0:

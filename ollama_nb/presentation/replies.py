@@ -27,6 +27,7 @@ this module; ``tests/structure/test_reply_rendering.py`` fails if one does not.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
@@ -92,8 +93,15 @@ def _highlight(code: str, lang: str, _attrs: str) -> str:
     """Pygments spans for a fenced block whose language Pygments knows; else "" (escaped)."""
     if not lang or len(code) > MAX_HIGHLIGHT_CHARS:
         return ""
+    return _highlighted(code, lang.strip().lower())
+
+
+@functools.lru_cache(maxsize=256)
+def _highlighted(code: str, lang: str) -> str:
+    # Cached: a streamed answer is re-rendered several times a second, and every
+    # finished block in it is the same text each time; only the growing one is new.
     try:
-        lexer = get_lexer_by_name(lang.strip().lower())
+        lexer = get_lexer_by_name(lang)
     except ClassNotFound:
         return ""
     return str(pygments_highlight(code, lexer, _FORMATTER))

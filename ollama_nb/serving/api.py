@@ -21,16 +21,26 @@ from collections.abc import AsyncIterator, Mapping
 from typing import ClassVar, Literal
 
 from .base import BaseHandler
-from .catalogue import COMPLETION, INSERT, THINKING, TOOLS, VISION, ModelCard, canonical_name
+from .catalogue import (
+    COMPLETION,
+    INSERT,
+    THINKING,
+    TOOLS,
+    VISION,
+    ModelCard,
+    canonical_name,
+    valid_name,
+)
 from .engine import EngineMessage, Finish, GenerationRequest, ImageInfo, Piece, ToolCall
 from .images import ImageDecodeError, decode_image
 from .scheduler import Loaded, ServerBusy
-from .state import ServerState
+from .state import ServerState, fit_context
 from .wire import (
     ApiError,
     JsonObject,
     bool_field,
     capability_list,
+    context_field,
     format_field,
     keep_alive_field,
     line,
@@ -81,6 +91,8 @@ class ApiHandler(BaseHandler):
 
     streams: ClassVar[bool] = False
     """True for endpoints that stream and call :meth:`interrupt` between items."""
+    stream_type: ClassVar[str] = "application/x-ndjson"
+    """What a streamed answer is sent as (the OpenAI routes send server-sent events)."""
 
     body: JsonObject
     body_error: ApiError | None
@@ -122,6 +134,19 @@ class ApiHandler(BaseHandler):
     def pull_pause(self, lines: int) -> float:
         """Seconds to wait before each of a pull's ``lines`` progress lines."""
         return 0.0
+
+    async def emit_chunk(self, obj: JsonObject) -> None:
+        """Send one streamed object (an NDJSON line here)."""
+        await self.send_line(line(obj))
+
+    async def emit_last(self, obj: JsonObject) -> None:
+        """Send the last streamed object and end the response."""
+        await self.send_line(line(obj))
+        self.finish()
+
+    def emit_whole(self, obj: JsonObject) -> None:
+        """Answer with one JSON object (``stream: false``)."""
+        self.send_json(obj)
 
     def card_or_404(self, name: str) -> ModelCard:
         """The installed model or Ollama's "try pulling it first" 404."""
@@ -229,6 +254,8 @@ class DeleteHandler(ApiHandler):
 
     async def _delete(self) -> None:
         name = model_field(self.body, legacy_name=True)
+        if not valid_name(name):
+            raise ApiError(400, f'name "{name}" is invalid')
         if not self.state.catalogue.remove(name):
             raise ApiError(404, f"model '{name}' not found")
         await self.state.unload(canonical_name(name))
@@ -245,9 +272,9 @@ class CopyHandler(ApiHandler):
     async def _copy(self) -> None:
         source = string_field(self.body, "source")
         destination = string_field(self.body, "destination")
-        if not source.strip():
+        if not valid_name(source):
             raise ApiError(400, f'source "{source}" is invalid')
-        if not destination.strip():
+        if not valid_name(destination):
             raise ApiError(400, f'destination "{destination}" is invalid')
         card = self.state.catalogue.get(source)
         if card is None:
@@ -268,6 +295,8 @@ class PullHandler(ApiHandler):
     async def _pull(self) -> None:
         name = model_field(self.body, legacy_name=True)
         stream = bool_field(self.body, "stream", True)
+        if not valid_name(name):
+            raise ApiError(400, "invalid model name")
         st = self.state
         card = st.catalogue.remote(name)
         layers = _layers(card) if card else []
@@ -277,7 +306,13 @@ class PullHandler(ApiHandler):
         lines: list[JsonObject] = [{"status": "pulling manifest"}]
         emitted = 0
         if card is None:
-            lines.append({"error": "pull model manifest: file does not exist"})
+            offered = ", ".join(c.name for c in st.catalogue.pullable()) or "none"
+            lines.append(
+                {
+                    "error": f"pull model manifest: file does not exist: {name} is not one "
+                    f"of the models this server can pull ({offered})"
+                }
+            )
         for digest, size in layers:
             status = f"pulling {digest[7:19]}"
             lines.append({"status": status, "digest": digest, "total": size})
@@ -314,6 +349,38 @@ class PullHandler(ApiHandler):
             self.finish()
         else:
             self.send_json({"status": "success"})
+
+
+class UnsupportedHandler(ApiHandler):
+    """``/api/create``, ``/api/push`` and blob uploads: a registry-backed model store's work.
+
+    This server serves the models it was configured with; it has no model store to build
+    into or a registry to push to, so it says so (501) rather than letting a client guess
+    from a bare 404.
+    """
+
+    def initialize(self, state: ServerState, action: str = "") -> None:
+        """``action`` names the refused operation in the message."""
+        super().initialize(state)
+        self.action = action
+
+    def _refuse_action(self) -> None:
+        self.send_error_json(
+            ApiError(
+                501,
+                f"{self.action} is not supported by the embedded server ({self.state.config.version}); "
+                "it serves the models it was started with. Use Ollama to "
+                f"{self.action} models.",
+            )
+        )
+
+    def post(self, *_: str) -> None:
+        """Refused, whatever the body."""
+        self._refuse_action()
+
+    def head(self, *_: str) -> None:
+        """Refused (``HEAD /api/blobs/:digest``)."""
+        self._refuse_action()
 
 
 def _layers(card: ModelCard) -> list[tuple[str, int]]:
@@ -374,8 +441,9 @@ class InferenceHandler(ApiHandler):
         think = think_field(body)
         keep_alive = keep_alive_field(body, st.config.keep_alive_s)
         tools = tools_field(body) if self.kind == "chat" else ()
+        card = self.card_or_404(requested)  # before any image is decoded
+        options = fit_context(card, options)
         messages, load_only = self._messages()
-        card = self.card_or_404(requested)
 
         if load_only and body.get("keep_alive") is not None and keep_alive == 0:
             await st.unload(card.name)
@@ -421,6 +489,7 @@ class InferenceHandler(ApiHandler):
                     kind=self.kind, messages=messages, options=options, format=fmt,
                     think=think or False, tools=tools, raw=bool_field(body, "raw", False),
                     truncate=bool_field(body, "truncate", True),
+                    context=context_field(body) if self.kind == "generate" else (),
                 )  # fmt: skip
                 await self._generate(card, entry, request, requested, stream, loaded_at)
             finally:
@@ -473,7 +542,7 @@ class InferenceHandler(ApiHandler):
             # refuse the request with a status (e.g. a prompt longer than num_ctx).
             head = await anext(pieces, None)
             if stream:
-                await self.start_stream()
+                await self.start_stream(self.stream_type)
             async for item in _prepend(head, pieces):
                 if isinstance(item, Finish):
                     finish = item
@@ -483,7 +552,7 @@ class InferenceHandler(ApiHandler):
                 first_at = first_at or time.monotonic()
                 emitted += 1
                 if stream:
-                    await self.send_line(line(self._chunk(model, item)))
+                    await self.emit_chunk(self._chunk(model, item))
                 else:
                     content.append(item.content)
                     thinking.append(item.thinking)
@@ -500,8 +569,7 @@ class InferenceHandler(ApiHandler):
             final["done"] = True
             final["done_reason"] = finish.done_reason
         if self.kind == "generate" and not request.raw:
-            words = " ".join(m.content for m in request.messages) + " " + "".join(content)
-            final["context"] = [zlib.crc32(w.encode()) % 128_000 for w in words.split()]
+            final["context"] = list(finish.context) if finish.context is not None else []
         final.update(
             {
                 "total_duration": ns(end - self.received),
@@ -516,10 +584,9 @@ class InferenceHandler(ApiHandler):
             }
         )
         if stream:
-            await self.send_line(line(final))
-            self.finish()
+            await self.emit_last(final)
         else:
-            self.send_json(final)
+            self.emit_whole(final)
 
 
 class ChatHandler(InferenceHandler):
@@ -601,6 +668,7 @@ class EmbedHandler(ApiHandler):
             raise ApiError(400, "json: cannot unmarshal dimensions: expected an integer")
         bool_field(body, "truncate", True)
         card = self.card_or_404(requested)
+        options = fit_context(card, options)
         try:
             await st.slots.acquire(card.name)
         except ServerBusy as exc:
@@ -619,10 +687,10 @@ class EmbedHandler(ApiHandler):
             self.send_json({"embedding": vectors[0] if vectors else []})
             return
         if not inputs:
-            self.send_json({"model": requested, "embeddings": []})
+            self.emit_whole({"model": requested, "embeddings": [], "prompt_eval_count": 0})
             return
         end = time.monotonic()
-        self.send_json(
+        self.emit_whole(
             {
                 "model": requested,
                 "embeddings": vectors,
@@ -651,8 +719,8 @@ def _normalize(vector: list[float], dims: int | None) -> list[float]:
 Route = tuple[str, type[BaseHandler], Mapping[str, object]]
 
 
-def api_routes(state: ServerState) -> list[Route]:
-    """The route table for Ollama's endpoints."""
+def native_routes(state: ServerState) -> list[Route]:
+    """The route table for Ollama's own endpoints (``/`` and ``/api/*``)."""
     kwargs = {"state": state}
     return [
         (r"/", RootHandler, kwargs),
@@ -667,4 +735,7 @@ def api_routes(state: ServerState) -> list[Route]:
         (r"/api/pull", PullHandler, kwargs),
         (r"/api/delete", DeleteHandler, kwargs),
         (r"/api/copy", CopyHandler, kwargs),
+        (r"/api/create", UnsupportedHandler, {**kwargs, "action": "create"}),
+        (r"/api/push", UnsupportedHandler, {**kwargs, "action": "push"}),
+        (r"/api/blobs/([^/]+)", UnsupportedHandler, {**kwargs, "action": "create"}),
     ]

@@ -1,6 +1,6 @@
 """The request-handler base every endpoint shares.
 
-It enforces Ollama's Host-header rule, writes errors in Ollama's shape, and runs a
+It enforces Ollama's Origin and Host-header rules (answering CORS preflights), writes errors in Ollama's shape, and runs a
 handler's work in a task that is cancelled the moment the client disconnects, so a client
 that walks away frees its slot at once instead of at the next token.
 """
@@ -18,6 +18,7 @@ import tornado.web
 from tornado.iostream import StreamClosedError
 
 from ..infrastructure.host import host_header_allowed, is_loopback
+from .origins import ALLOW_HEADERS, ALLOW_METHODS, MAX_AGE_SECONDS, same_origin
 from .state import ServerState
 from .wire import ApiError, error_body
 
@@ -42,12 +43,43 @@ class BaseHandler(tornado.web.RequestHandler):
         self.clear_header("Server")
 
     async def prepare(self) -> None:
-        """Refuse non-local Host headers when bound to loopback, as Ollama does."""
-        if is_loopback(self.state.config.host) and not host_header_allowed(
-            self.request.headers.get("Host", "")
-        ):
-            self.refused = True
-            self.set_status(403)
+        """Ollama's order: the Origin check (CORS), then the Host check, then preflights.
+
+        Each of them answers the request itself and sets :attr:`refused`, so the handler
+        does nothing more; no body is parsed and no model is touched.
+        """
+        headers = self.request.headers
+        host = headers.get("Host", "")
+        origin = headers.get("Origin", "")
+        if origin and not same_origin(origin, host):
+            if not self.state.origins.allows(origin):
+                self._refuse(
+                    403,
+                    f"origin {origin} is not allowed to call this server; "
+                    "add it to OLLAMA_ORIGINS (comma-separated) if it should be",
+                )
+                return
+            self.set_header("Access-Control-Allow-Origin", origin)
+            self.set_header("Vary", "Origin")
+            if self.request.method == "OPTIONS":
+                self.set_header("Access-Control-Allow-Methods", ALLOW_METHODS)
+                self.set_header("Access-Control-Allow-Headers", ALLOW_HEADERS)
+                self.set_header("Access-Control-Max-Age", str(MAX_AGE_SECONDS))
+                self._refuse(204)
+                return
+        if is_loopback(self.state.config.host) and not host_header_allowed(host):
+            self._refuse(403)
+            return
+        if self.request.method == "OPTIONS":
+            self._refuse(204)
+
+    def _refuse(self, status: int, message: str = "") -> None:
+        """Answer now, before any work (an empty body unless there is something to say)."""
+        self.refused = True
+        if message:
+            self.send_error_json(ApiError(status, message))
+        else:
+            self.set_status(status)
             self.finish()
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
@@ -65,11 +97,19 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(json.dumps(obj))
 
+    def error_payload(self, error: ApiError) -> bytes:
+        """The body of an error: Ollama's ``{"error": ...}`` (the OpenAI routes differ)."""
+        return error_body(error.message)
+
+    def stream_error(self, error: ApiError) -> bytes:
+        """An error after streaming began: a last NDJSON line."""
+        return self.error_payload(error) + b"\n"
+
     def send_error_json(self, error: ApiError) -> None:
-        """``{"error": ...}`` with the error's status."""
+        """The error's body with its status."""
         self.set_status(error.status)
         self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(error_body(error.message))
+        self.finish(self.error_payload(error))
 
     @property
     def client_gone(self) -> bool:
@@ -107,7 +147,7 @@ class BaseHandler(tornado.web.RequestHandler):
     def _fail(self, error: ApiError) -> None:
         """Before streaming: a status and JSON body; after: a last NDJSON error line."""
         if self._streaming:
-            self.write(error_body(error.message) + b"\n")
+            self.write(self.stream_error(error))
             self.finish()
         else:
             self.send_error_json(error)

@@ -23,6 +23,10 @@ INSERT = "insert"
 
 _DEFAULT_HOST = "registry.ollama.ai/"
 _DEFAULT_NAMESPACE = "library/"
+_VOCABULARY_ARRAYS = frozenset(
+    {"tokenizer.ggml.tokens", "tokenizer.ggml.token_type", "tokenizer.ggml.merges",
+     "tokenizer.ggml.scores"}
+)  # fmt: skip
 _FIXED_TIME = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
 
 
@@ -36,6 +40,56 @@ def canonical_name(name: str) -> str:
     if ":" not in n.rsplit("/", 1)[-1]:
         n = f"{n}:latest"
     return n
+
+
+_MISSING = "!missing!"
+_PART_LIMITS = (350, 80, 80, 80)  # host, namespace, model, tag
+
+
+def _cut_last(s: str, sep: str) -> tuple[str, str, bool]:
+    """``s`` split at its last ``sep``; an empty side becomes a part that cannot be valid."""
+    before, found, after = s.rpartition(sep)
+    if not found:
+        return s, "", False
+    return before or _MISSING, after or _MISSING, True
+
+
+def _valid_part(index: int, part: str) -> bool:
+    if not 1 <= len(part) <= _PART_LIMITS[index]:
+        return False
+    if not (part[0].isascii() and (part[0].isalnum() or part[0] == "_")):
+        return False
+    for ch in part[1:]:
+        if ch in "_-" or (ch.isascii() and ch.isalnum()):
+            continue
+        if ch == "." and index != 1:  # no dots in a namespace
+            continue
+        if ch == ":" and index == 0:  # a host may carry a port
+            continue
+        return False
+    return True
+
+
+def valid_name(name: str) -> bool:
+    """Ollama's ``model.ParseName(name).IsValid()``: host/namespace/model:tag, each part
+    1-80 characters (a host 350) of letters, digits, ``_``, ``-`` and ``.``, starting with
+    a letter, digit or ``_``; missing parts take the defaults."""
+    s = name
+    tag = "latest"
+    if s.rfind(":") > s.rfind("/"):
+        s, tag, _ = _cut_last(s, ":")
+    s, model, cut = _cut_last(s, "/")
+    namespace, host = "library", "registry.ollama.ai"
+    if not cut:
+        model = s
+    else:
+        s, namespace, cut = _cut_last(s, "/")
+        if not cut:
+            namespace = s
+        else:
+            host = s.partition("://")[2] if "://" in s else s
+    parts = (host, namespace, model, tag)
+    return all(_valid_part(i, part) for i, part in enumerate(parts))
 
 
 def _digest_for(name: str) -> str:
@@ -65,6 +119,8 @@ class ModelCard:
     digest: str = field(default="")
     engine_source: str = ""
     """Engine-specific locator (e.g. a GGUF path for the llama.cpp engine)."""
+    gguf_metadata: tuple[tuple[str, object], ...] = ()
+    """The model file's own key/value header, when the engine reads one."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", canonical_name(self.name))
@@ -89,7 +145,16 @@ class ModelCard:
         }
 
     def model_info(self) -> dict[str, object]:
-        """A plausible GGUF key/value summary for ``/api/show``'s ``model_info``."""
+        """``/api/show``'s ``model_info``: the GGUF header as the file states it.
+
+        Vocabulary arrays are ``null``, as Ollama shows them unless asked to be verbose.
+        A card without a file (a scripted model) reports a summary of its own fields.
+        """
+        if self.gguf_metadata:
+            return {
+                key: None if key in _VOCABULARY_ARRAYS else value
+                for key, value in self.gguf_metadata
+            }
         arch = self.family
         return {
             "general.architecture": arch,
@@ -128,6 +193,10 @@ class Catalogue:
         """What ``/api/pull`` would download for ``name``, or ``None`` if nothing exists."""
         key = canonical_name(name)
         return self._registry.get(key) or self._installed.get(key)
+
+    def pullable(self) -> list[ModelCard]:
+        """What ``/api/pull`` can fetch, by name (for the message of a failed pull)."""
+        return sorted(self._registry.values(), key=lambda c: c.name)
 
     def install(self, card: ModelCard) -> None:
         """Add a model (pull and copy use this)."""

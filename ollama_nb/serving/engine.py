@@ -63,6 +63,8 @@ class GenerationRequest:
     raw: bool = False
     truncate: bool = True
     """Ollama's ``truncate``: shorten a prompt longer than the context (else answer 400)."""
+    context: tuple[int, ...] = ()
+    """``/api/generate``'s ``context`` from an earlier answer: token ids that come first."""
 
     @property
     def images(self) -> tuple[ImageInfo, ...]:
@@ -92,6 +94,8 @@ class Finish:
     eval_tokens: int | None = None
     prompt_eval_s: float | None = None
     eval_s: float | None = None
+    context: tuple[int, ...] | None = None
+    """The prompt's and answer's token ids (``/api/generate``'s ``context``), if known."""
 
 
 @dataclass(frozen=True, slots=True)

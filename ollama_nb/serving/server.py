@@ -15,28 +15,32 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Self
 
-import tornado.httpserver
 import tornado.web
 
 from ..infrastructure.host import format_host
-from .api import NotFoundHandler, Route, api_routes
+from .accept import BackoffHTTPServer
+from .api import NotFoundHandler, Route
 from .base import json_log
 from .config import ServerConfig
 from .engine import Engine
+from .limits import LimitedApplication
+from .routes import api_routes
 from .state import ServerState
 
 log = logging.getLogger("ollama_nb.serving")
-_MAX_BODY = 1 << 30  # Ollama sets no limit; big base64 images must get through
+_NO_CAP = 1 << 62
 
 
 def make_app(routes: list[Route], state: ServerState) -> tornado.web.Application:
     """The tornado application for ``routes``; any other path is gin's 404."""
-    return tornado.web.Application(
+    app = LimitedApplication(
         routes,  # type: ignore[arg-type]
         default_handler_class=NotFoundHandler,
         default_handler_args={"state": state},
         log_function=json_log,
     )
+    app.max_body_bytes = state.config.max_body_bytes
+    return app
 
 
 def bind_sockets(host: str | None, port: int) -> list[socket.socket]:
@@ -127,7 +131,8 @@ class Server:
         self._stop_event = asyncio.Event()
         state = self._state = self.build_state()
         app = make_app(self.routes(state), state)
-        server = tornado.httpserver.HTTPServer(app, max_body_size=_MAX_BODY)
+        # the application's BodyLimit answers 413 in words; tornado's own cap stays out of it
+        server = BackoffHTTPServer(app, max_body_size=_NO_CAP)
         address = self.config.host if self.config.host not in ("", "0.0.0.0") else None
         sockets = bind_sockets(address, self.config.port)
         server.add_sockets(sockets)

@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 
 from .catalogue import Catalogue, ModelCard
 from .config import ServerConfig
 from .engine import Engine
+from .origins import OriginPolicy
 from .scheduler import Loaded, Residency, Slots, load_options
 
 _DEFAULT_NUM_CTX = 4096
+log = logging.getLogger("ollama_nb.serving")
+
+
+def fit_context(card: ModelCard, options: Mapping[str, object]) -> dict[str, object]:
+    """``options`` with ``num_ctx`` clamped to what the model was trained for.
+
+    A larger context cannot help (positions past training are noise) and costs memory in
+    proportion (200,000 tokens of KV cache is gigabytes), so, like Ollama, we log a warning
+    and load the trained length instead.
+    """
+    out = dict(options)
+    num_ctx = out.get("num_ctx")
+    limit = card.context_length
+    if isinstance(num_ctx, int | float) and not isinstance(num_ctx, bool) and num_ctx > limit > 0:
+        log.warning(
+            "requested context size too large for model: num_ctx=%d, using the trained "
+            "context of %s (%d)", int(num_ctx), card.name, limit,
+        )  # fmt: skip
+        out["num_ctx"] = limit
+    return out
 
 
 class ServerState:
@@ -22,6 +44,7 @@ class ServerState:
         self.catalogue = Catalogue(config.models, config.registry)
         self.slots = Slots(config.num_parallel, config.max_queue)
         self.residency = Residency()
+        self.origins = OriginPolicy.of(config.origins)
 
     def engine_for(self, card: ModelCard) -> Engine:
         """The engine named by the card (a misconfigured catalogue fails loudly)."""

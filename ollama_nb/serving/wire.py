@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from .catalogue import EMBEDDING, INSERT, THINKING, TOOLS, VISION, ModelCard
 from .durations import DurationError, keep_alive_from_request
+from .schemas import SchemaError, check_schema
 
 JsonObject = dict[str, object]
 
@@ -89,8 +90,8 @@ def model_field(body: Mapping[str, object], *, legacy_name: bool = False) -> str
 
 
 def not_found(model: str) -> ApiError:
-    """The 404 a client sees for a model that is not installed."""
-    return ApiError(404, f'model "{model}" not found, try pulling it first')
+    """The 404 a client sees for a model that is not installed (current Ollama's words)."""
+    return ApiError(404, f"model '{model}' not found")
 
 
 def string_field(body: Mapping[str, object], key: str) -> str:
@@ -114,12 +115,17 @@ def bool_field(body: Mapping[str, object], key: str, default: bool) -> bool:
 
 
 def options_field(body: Mapping[str, object]) -> dict[str, object]:
-    """Validate ``options`` like ``api.Options.FromMap`` (unknown keys are ignored)."""
+    """Validate ``options`` like ``api.Options.FromMap``.
+
+    Unknown keys are ignored and so are ``null`` values (LangChain sends every option it
+    knows, unset ones as ``null``), leaving the model's default in place.
+    """
     value = body.get("options")
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise ApiError(400, "json: cannot unmarshal options: expected an object")
+    value = {key: item for key, item in value.items() if item is not None}
     for key, item in value.items():
         if key in _INT_OPTIONS or key in _FLOAT_OPTIONS:
             if isinstance(item, bool) or not isinstance(item, int | float):
@@ -142,7 +148,13 @@ def format_field(body: Mapping[str, object]) -> object:
     value = body.get("format")
     if value in (None, ""):
         return None
-    if value == "json" or isinstance(value, dict):
+    if value == "json":
+        return value
+    if isinstance(value, dict):
+        try:
+            check_schema(value)
+        except SchemaError as exc:
+            raise ApiError(400, str(exc)) from exc
         return value
     raise ApiError(400, f'invalid format: {json.dumps(value)}; expected "json" or a JSON schema')
 
@@ -179,6 +191,18 @@ def tools_field(body: Mapping[str, object]) -> tuple[Mapping[str, object], ...]:
         return ()
     if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
         raise ApiError(400, "json: cannot unmarshal tools: expected an array of objects")
+    return tuple(value)
+
+
+def context_field(body: Mapping[str, object]) -> tuple[int, ...]:
+    """``/api/generate``'s ``context``: token ids returned by an earlier answer."""
+    value = body.get("context")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(
+        isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in value
+    ):
+        raise ApiError(400, "json: cannot unmarshal context: expected an array of token ids")
     return tuple(value)
 
 

@@ -42,7 +42,7 @@ def _free_port() -> int:
 
 @contextmanager
 def standin_process(
-    env: Mapping[str, str] | None = None, *, start_timeout_s: float = 30.0
+    env: Mapping[str, str] | None = None, *, start_timeout_s: float = 120.0
 ) -> Iterator[StandinProcess]:
     """Start ``python -m ollama_nb.testing.standin serve`` with ``env``; stop it afterwards."""
     port = _free_port()

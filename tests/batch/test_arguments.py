@@ -13,7 +13,16 @@ from IPython.core.completer import provisionalcompleter
 from IPython.core.interactiveshell import InteractiveShell
 
 import ollama_nb
-from ollama_nb.batch import BatchArgs, EmbedArgs, abatch, aembed_column, batch, embed_column
+from ollama_nb.batch import (
+    BatchArgs,
+    CompareArgs,
+    EmbedArgs,
+    abatch,
+    aembed_column,
+    batch,
+    compare,
+    embed_column,
+)
 from ollama_nb.runtime import Runtime
 from ollama_nb.testing import StandinHandle
 
@@ -25,6 +34,7 @@ from ollama_nb.testing import StandinHandle
         (abatch, BatchArgs, ["df", "template"]),
         (embed_column, EmbedArgs, ["df", "column"]),
         (aembed_column, EmbedArgs, ["df", "column"]),
+        (compare, CompareArgs, ["df", "models", "template"]),
     ],
 )
 def test_help_shows_every_keyword_with_its_default(
@@ -34,7 +44,7 @@ def test_help_shows_every_keyword_with_its_default(
     names = list(signature.parameters)
     assert names == leading + [f.name for f in fields(arguments)]
     defaults = {f.name: f.default for f in fields(arguments)}
-    for name in names[2:]:
+    for name in names[len(leading) :]:
         parameter = signature.parameters[name]
         assert parameter.kind is inspect.Parameter.KEYWORD_ONLY
         assert parameter.default == defaults[name]

@@ -24,6 +24,8 @@ from ollama_nb.testing.pytest_plugin import StandinFactory
 
 from .conftest import chat_prompts, make_runtime
 
+pytestmark = pytest.mark.concurrency
+
 ROWS = 40
 WORKER = textwrap.dedent(
     """

@@ -24,6 +24,8 @@ from ollama_nb.testing.standin import DEFAULT_INSTALLED
 
 from .conftest import chat_prompts, make_runtime
 
+pytestmark = pytest.mark.concurrency
+
 
 @pytest.fixture(autouse=True)
 def _client_knows_no_slots(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,8 +77,11 @@ def test_default_concurrency_discovers_the_servers_slots(
     assert (out["status"] == "ok").all()
     status = rt.gate.controller_status()
     assert status is not None
-    assert (status.limit, status.slots) == (4, 4), status.decisions
-    assert server.stats()["max_running_seen"] == 4
+    # Bounds, not an exact pair: on a loaded machine the queue time the server reports is
+    # noisier, and the Little's-law estimate may land one either side of the 4 slots.
+    assert status.slots is not None and 3 <= status.slots <= 5, status.decisions
+    assert 3 <= status.limit <= status.slots + 1, status.decisions
+    assert server.stats()["max_running_seen"] == 4  # discovery reached every slot
     assert (out["host"] == server.url).all()
 
 

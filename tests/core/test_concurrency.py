@@ -22,6 +22,8 @@ from ollama_nb.infrastructure.concurrency import (
 from ollama_nb.infrastructure.gate import SlotGate
 from ollama_nb.testing import ManualClock
 
+pytestmark = pytest.mark.concurrency
+
 
 @dataclass
 class _Server:

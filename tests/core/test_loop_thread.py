@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import _thread
 import asyncio
+import signal
+import sys
 import threading
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from types import FrameType
+from typing import Any
 
 import pytest
 
+from ollama_nb.infrastructure import loop_thread
 from ollama_nb.infrastructure.loop_thread import LoopThread
+
+pytestmark = pytest.mark.concurrency
 
 
 @pytest.fixture
@@ -127,3 +134,74 @@ def test_a_timeout_raised_by_the_work_is_raised_not_waited_on(loop: LoopThread) 
     caller.join(timeout=30)  # a guard against the old hang, not a timing assertion
     assert not caller.is_alive(), "run() kept waiting after the work had raised"
     assert len(outcome) == 1 and isinstance(outcome[0], TimeoutError)
+
+
+def _ctrl_c_from_line(first: int) -> Callable[[FrameType, str, Any], Any]:
+    """A tracer pressing Ctrl-C at the ``first``-th line event in ``run`` and every one after.
+
+    Python raises ``KeyboardInterrupt`` between bytecodes, so line events stand in
+    for every place a real Ctrl-C can land, and each is tried in turn: the same
+    interleavings on every run, on a loaded machine or an idle one.
+    """
+    seen = 0
+    returned = False
+
+    def tracer(frame: FrameType, event: str, arg: Any) -> Any:
+        nonlocal seen, returned
+        if returned:
+            return None
+        if event == "return" and frame.f_code is LoopThread.run.__code__:
+            returned = True  # the caller's own code after ``run`` is not under test
+        elif event == "line":
+            seen += 1
+            if seen >= first:
+                signal.raise_signal(signal.SIGINT)
+        return tracer
+
+    return tracer
+
+
+@pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")
+def test_ctrl_c_landing_anywhere_in_the_wait_leaves_the_loop_usable(
+    loop: LoopThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C raised inside ``concurrent.futures.wait`` once left a future's lock held.
+
+    ``_AcquireFutures.__enter__`` takes each future's lock in a Python loop; a
+    ``KeyboardInterrupt`` between the acquire and the ``with`` left it held by the
+    main thread, and the loop thread blocked forever finishing that future: the
+    batch-interrupt test hung under load with every thread asleep. Here Ctrl-C is
+    pressed at each line event of ``run`` in turn (and, as an impatient user does,
+    on every line after it, through the stop). Every time, ``run`` must raise
+    ``KeyboardInterrupt`` and the loop must still run the next piece of work.
+    (A press before ``run`` has started anything leaves its coroutine un-awaited:
+    hence the filtered warning.)
+    """
+    assert threading.current_thread() is threading.main_thread()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    monkeypatch.setattr(loop_thread, "_POLL_S", 0.0005)  # many polls, so many landing places
+    assert loop.loop.is_running()  # started outside the traced region, as after first use
+
+    async def answer() -> str:
+        return "still serving"
+
+    for first in range(1, 400):
+        work = Forever()
+        previous = sys.gettrace()
+        interrupted = False
+        sys.settrace(_ctrl_c_from_line(first))
+        try:
+            loop.run(work())
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            sys.settrace(previous)
+        assert interrupted
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        probe: list[str] = []
+        prober = threading.Thread(
+            target=lambda into=probe: into.append(loop.submit(answer()).result()), daemon=True
+        )
+        prober.start()
+        prober.join(timeout=30)  # a guard against the old deadlock, not a timing assertion
+        assert probe == ["still serving"], f"the loop thread is stuck after Ctrl-C at line {first}"

@@ -200,3 +200,18 @@ def _event(request_id: str = "r") -> RequestEvent:
         status="ok",
         timings=Timings(),
     )
+
+
+@posix_only
+def test_the_checkpoint_key_is_private_stable_and_replaced_when_damaged(tmp_path: Path) -> None:
+    from ollama_nb.infrastructure.private_files import private_secret
+
+    path = tmp_path / "data" / "checkpoint.key"
+    first = private_secret(path)
+    assert len(first) == 32 and private_secret(path) == first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    path.write_bytes(b"short")
+    again = private_secret(path)
+    assert len(again) == 32 and again != first and path.read_bytes() == again
+    assert sorted(p.name for p in path.parent.iterdir()) == ["checkpoint.key"]  # no leftovers

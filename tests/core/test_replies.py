@@ -187,3 +187,37 @@ def test_one_line_strips_control_codes_and_bounds_length() -> None:
 )
 def test_any_reply_is_inert(text: str) -> None:
     assert_inert(markdown_html(text))
+
+
+def test_tables_of_replies_are_escaped() -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {"answer": [HOSTILE["img_onerror"], HOSTILE["script"]], "score": [1.23456, None]},
+        index=["<b>model</b>", "x"],
+    )
+    html = replies.frame_html(frame)
+    assert_inert(html)
+    assert "&lt;img src=x onerror=" in html and "&lt;b&gt;model&lt;/b&gt;" in html
+    assert "1.23" in html and "<td>-</td>" in html
+
+
+def test_streaming_updates_slow_down_when_drawing_is_slow() -> None:
+    from itertools import count
+
+    from ollama_nb.presentation.display import RENDER_SHARE, StreamView
+
+    class Counting(StreamView):
+        def update(self, bundle: dict[str, str]) -> None:
+            assert "text/markdown" not in bundle
+            self.updates += 1
+
+    ticks = count()
+    # Every clock reading is 10 ms later, so each render "costs" 10 ms.
+    view = Counting(interval_s=0.0, now=lambda: next(ticks) * 0.01)
+    for _ in range(100):
+        view.feed("word ")
+    # Unthrottled (interval 0) it would update on all 100 tokens; a render costing
+    # 10 ms holds the next one back RENDER_SHARE x 10 ms.
+    assert RENDER_SHARE == 4
+    assert 100 // (RENDER_SHARE + 1) - 2 <= view.updates <= 100 // RENDER_SHARE + 1

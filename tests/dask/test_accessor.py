@@ -14,7 +14,7 @@ import dask
 import dask.dataframe as dd
 import pandas as pd
 import pytest
-from distributed import Client
+from distributed import Client, Scheduler
 
 from ollama_nb import metrics
 from ollama_nb.domain import InvalidInputError
@@ -23,6 +23,8 @@ from ollama_nb.testing import StandinHandle
 from ollama_nb.testing.pytest_plugin import StandinFactory
 
 from .conftest import make_runtime
+
+pytestmark = pytest.mark.concurrency
 
 SCHEMA = {
     "type": "object",
@@ -85,7 +87,7 @@ def test_requests_in_flight_are_bounded_cluster_wide(
         rt.close()
     stats = standin.stats()
     assert (result["status"] == "ok").all()
-    assert stats["max_running_seen"] == 2
+    assert 1 <= stats["max_running_seen"] <= 2
     # Unbounded, 4 partitions x 2 would queue up to 6. One may show as waiting for an
     # instant: the server frees its slot just after the client has read the last line.
     assert stats["max_waiting_seen"] <= 1
@@ -121,6 +123,9 @@ def test_a_rerun_sends_no_finished_row(
     # Every row was asked (a task Dask re-ran on a busy machine may ask a row twice).
     sent_first = sent_prompts(ollama_standin)
     assert len(sent_first) == 20
+    # Until the scheduler has released the first run's results (a message that is late on
+    # a busy machine), computing the same graph again just hands those back, all "ok".
+    wait_for(lambda: client.run_on_scheduler(_tasks_held) == 0)
     second = lazy.compute()
     assert sent_prompts(ollama_standin) == sent_first  # the rerun asked nothing
     assert (second["status"] == "cached").all()
@@ -159,6 +164,10 @@ def test_a_killed_worker_loses_no_row_and_resends_no_finished_one(
     assert sum(sent_prompts(standin).values()) - 40 <= 4  # at most the rows in flight at the kill
 
 
+def _tasks_held(dask_scheduler: Scheduler) -> int:
+    return len(dask_scheduler.tasks)
+
+
 def _checkpointed_keys(folder: Path) -> set[str]:
     keys: set[str] = set()
     for path in folder.glob("*.sqlite"):
@@ -190,9 +199,10 @@ def test_worker_requests_reach_the_kernels_metrics_store(
 
 
 def test_object_store_checkpoint_without_a_cluster(
-    runtime: Runtime, ollama_standin: StandinHandle
+    runtime: Runtime, ollama_standin: StandinHandle, tmp_path: Path
 ) -> None:
-    url = f"memory://ollama-nb-test-{os.getpid()}/run"
+    # The memory filesystem lives as long as this process: a name of this test's own.
+    url = f"memory://ollama-nb-test-{os.getpid()}-{tmp_path.name}/run"
     with dask.config.set(scheduler="sync"):
         lazy = frame(9, 3).ollama.chat("Rate: {text}", checkpoint=url)
         lazy.compute()

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from ollama_nb.presentation.display import ChatReply
 
 from .conftest import Shell
@@ -39,3 +43,28 @@ def test_a_large_frame_is_summarised_to_fit_and_says_so(shell: Shell) -> None:
     assert (
         "too long to send whole; sent its first and last rows and describe()" in shell.out.texts()
     )
+
+
+def test_a_long_prompt_cell_makes_one_loop_trip_and_asks_api_show_once(
+    shell: Shell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk drawn in ollama_nb/README.md: the context check rides in the reply's trip."""
+    shell.run('long_text = "word " * 5000')
+    shell.run("%ollama config interpolation_max_chars=100000")
+    loop = shell.runtime.loop
+    trips: list[str] = []
+    for name in ("run", "iterate"):
+        original = getattr(loop, name)
+
+        def counted(*args: Any, _name: str = name, _original: Any = original, **kw: Any) -> Any:
+            trips.append(_name)
+            return _original(*args, **kw)
+
+        monkeypatch.setattr(loop, name, counted)
+    for _ in range(2):
+        trips.clear()
+        reply = shell.run("%%chat -m llama3.2 --new\nSummarise: {long_text}")
+        assert isinstance(reply, ChatReply) and reply.truncated  # the check did run
+        assert trips == ["iterate"]
+    # Capabilities and the context window read one /api/show answer, kept for the model.
+    assert len(shell.standin.requests("/api/show")) == 1

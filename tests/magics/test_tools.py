@@ -70,3 +70,28 @@ def test_model_without_tools_is_refused_before_sending(shell: Shell) -> None:
     assert "does not support tools" in str(caught.value)
     assert "llama3.2:latest" in str(caught.value)
     assert shell.chat_requests() == []
+
+
+def test_a_round_of_5000_calls_runs_the_limit_and_says_so_in_one_line(shell: Shell) -> None:
+    shell.run(
+        "ran = []\n" + DEFINE.replace("    return a + b", "    ran.append(1)\n    return a + b")
+    )
+    shell.run('%%chat -m llama3.2 --tools add\n<<calls 5000 add {"a": 1, "b": 2}>>')
+    assert len(shell.ip.user_ns["ran"]) == 8
+    lines = [line for line in shell.out.texts().splitlines() if line.startswith("⚠")]
+    assert lines == [
+        "⚠ 🔧 The model asked for 5,000 tool calls in one round; ran the first 8 and "
+        "skipped 4,992 (limit 8 per round, OLLAMA_NB_TOOL_MAX_CALLS)."
+    ]
+    assert "Traceback" not in shell.out.texts()
+
+
+def test_an_unknown_function_and_bad_arguments_are_one_line_each(shell: Shell) -> None:
+    shell.run(DEFINE)
+    shell.run(
+        '%%chat -m llama3.2 --tools add\n<<call rm_rf {"path": "/"}>> <<call add {"a": "x"}>>'
+    )
+    texts = shell.out.texts()
+    assert "⚠ 🔧 rm_rf(path='/') refused: Error: there is no tool called 'rm_rf'." in texts
+    assert "🔧 add(a='x') refused: Error: invalid arguments (a:" in texts
+    assert "Traceback" not in texts

@@ -193,7 +193,16 @@ def test_kernel_restart_mid_batch(
     checkpoint = tmp_path / "run.sqlite"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-c", WORKER, slow.url, str(checkpoint), str(ROWS)],
+        # The worker seals rows with the key in the data directory the re-run uses too.
+        [
+            sys.executable,
+            "-c",
+            WORKER,
+            slow.url,
+            str(checkpoint),
+            str(ROWS),
+            str(tmp_path / "data"),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -305,10 +305,15 @@ def test_pull_non_stream_and_unknown(client: httpx.Client) -> None:
     }
     r = client.post("/api/pull", json={"model": "no-such-model"})
     assert r.status_code == 200
-    assert ndjson(r)[-1] == {"error": "pull model manifest: file does not exist"}
+    unknown = (
+        "pull model manifest: file does not exist: no-such-model is not one of the models "
+        "this server can pull (all-minilm:latest, gemma3:4b, llama3.2:latest, "
+        "moondream:latest, nomic-embed-text:latest, phi4-mini:latest, qwen3:0.6b)"
+    )
+    assert ndjson(r)[-1] == {"error": unknown}
     r = client.post("/api/pull", json={"model": "no-such-model", "stream": False})
     assert r.status_code == 500
-    assert r.json() == {"error": "pull model manifest: file does not exist"}
+    assert r.json() == {"error": unknown}
 
 
 def test_delete_and_copy(client: httpx.Client) -> None:

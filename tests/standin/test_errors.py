@@ -23,7 +23,7 @@ from ollama_nb.testing.pytest_plugin import StandinFactory
 def test_unknown_model_is_404(client: httpx.Client, path: str, body: dict[str, object]) -> None:
     r = client.post(path, json=body)
     assert r.status_code == 404
-    assert r.json() == {"error": 'model "ghost" not found, try pulling it first'}
+    assert r.json() == {"error": "model 'ghost' not found"}  # current Ollama's words
 
 
 @pytest.mark.parametrize("path", ["/api/chat", "/api/generate", "/api/show", "/api/embed"])

@@ -220,3 +220,20 @@ def test_panel_tools_run_and_show_one_line_under_the_answer(env: Env) -> None:
     assert "🔧 add(a=12, b=12) → 24" in answer
     assert env.requests("/api/chat")[0]["tools"][0]["function"]["name"] == "add"
     panel.close()
+
+
+def test_a_hostile_reply_is_drawn_inert_and_kept_as_said(env: Env) -> None:
+    hostile = "<img src=x onerror=alert(1)> **bold** [x](javascript:alert(2))"
+    panel = ready(env, model="llama3.2")
+    panel.prompt.value = f"<<reply>>{hostile}<</reply>>"
+    panel.send_button.click()
+    wait_for(lambda: not panel.busy, "the reply")
+    you, answer = panel.transcript_html[-2:]
+    for html in (you, answer):
+        assert "<img" not in html and 'href="javascript' not in html
+    assert "&lt;img src=x onerror=alert(1)&gt; <strong>bold</strong>" in answer
+    assert panel.transcript.outputs[-1]["data"]["text/plain"] == hostile
+    assert all("text/markdown" not in o["data"] for o in panel.transcript.outputs)
+    thread = panel.store.find("default")
+    assert thread is not None and thread.turns[-1].reply.text == hostile
+    panel.close()

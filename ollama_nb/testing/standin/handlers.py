@@ -13,9 +13,10 @@ import asyncio
 from collections.abc import Mapping
 from typing import cast
 
-from ...serving.api import ApiHandler, Route, api_routes
+from ...serving.api import ApiHandler, Route
 from ...serving.base import BaseHandler
 from ...serving.catalogue import ModelCard
+from ...serving.routes import api_routes
 from ...serving.scheduler import BUSY_MESSAGE, Loaded
 from ...serving.wire import ApiError, line
 from .faults import (

@@ -52,6 +52,11 @@ def _last(messages: Sequence[EngineMessage], role: str) -> EngineMessage | None:
     return next((m for m in reversed(messages) if m.role == role), None)
 
 
+def _word_id(word: str) -> int:
+    """A stable stand-in token id per word (the scripted engine has no vocabulary)."""
+    return int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "big") % 128_000
+
+
 class ScriptedEngine:
     """Scripted replies at ``tokens_per_second``; a cold load takes ``load_seconds``."""
 
@@ -130,7 +135,9 @@ class ScriptedEngine:
             emitted += 1
             yield Piece(content=token)
             await self._pace()
-        yield Finish("length" if reason == "length" else "stop", prompt_tokens)
+        said = " ".join(m.content for m in request.messages) + " " + text
+        context = (*request.context, *(_word_id(w) for w in said.split()))
+        yield Finish("length" if reason == "length" else "stop", prompt_tokens, context=context)
 
     async def _pace(self) -> None:
         # Paced after each token: the first arrives at once, the rest at the configured
