@@ -180,6 +180,7 @@ def _spec(df: pd.DataFrame, template: Template, args: BatchArgs, runtime: Runtim
         think=args.think,
         keep_alive=args.keep_alive,
         deterministic=args.deterministic,
+        discover=runtime.choose_model,
     )
     if args.cache not in (None, True, False):
         raise InvalidInputError(f"cache must be True, False or None, got {args.cache!r}.")
