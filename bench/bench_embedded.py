@@ -1,6 +1,7 @@
 """Tokens/s of the embedded backend: our HTTP server + client vs llama-cpp-python in-process.
 
-Both sides run the same GGUF (gemma3:270m), the same Gemma-format prompt, greedy sampling
+Both sides run the same GGUF (the default, smollm2:135m), the same prompt rendered with the
+model's own chat template, greedy sampling
 (so both produce the same tokens) and the same ``num_predict``, with the same context size
 and thread count. The server runs in its own process, as ``%ollama start`` runs it; rounds
 alternate the two paths so drift on a shared machine hits both alike. Reported per path:
@@ -26,8 +27,13 @@ from pathlib import Path
 import httpx
 
 import ollama_nb
-from ollama_nb.embedded import DEFAULT_MODEL, default_model_path
-from ollama_nb.embedded.llama_engine import DEFAULT_NUM_CTX, LoadSpec, _new_llama, gemma_prompt
+from ollama_nb.embedded import DEFAULT_MODEL, default_model_path, read_gguf
+from ollama_nb.embedded.llama_engine import (
+    DEFAULT_NUM_CTX,
+    LoadSpec,
+    _new_llama,
+    template_prompt,
+)
 from ollama_nb.runtime import Runtime, set_runtime
 from ollama_nb.serving.engine import EngineMessage
 from ollama_nb.settings import load_settings
@@ -79,7 +85,8 @@ def direct(llama: object, tokens: int) -> tuple[float, float, int]:
     """The same generation with llama-cpp-python in this process, no HTTP."""
     import llama_cpp
 
-    text = gemma_prompt((EngineMessage("user", PROMPT),))
+    template = read_gguf(default_model_path()).chat_template
+    text = template_prompt(llama, template, (EngineMessage("user", PROMPT),))
     started = time.perf_counter()
     ids = llama.tokenize(text.encode(), add_bos=True, special=True)  # type: ignore[attr-defined]
     vocab = llama._model.vocab  # type: ignore[attr-defined]
@@ -127,7 +134,7 @@ def main() -> None:
             proc.wait(10)
     med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v))
            for k, v in rows.items()}  # fmt: skip
-    print(f"gemma3:270m, {args.tokens} tokens, {args.threads} threads, {args.rounds} rounds")
+    print(f"{DEFAULT_MODEL}, {args.tokens} tokens, {args.threads} threads, {args.rounds} rounds")
     print(f"{'path':<34}{'decode tok/s':>14}{'end-to-end tok/s':>18}{'tokens':>8}")
     labels = {"ours": "HTTP server + ollama_nb client", "direct": "llama-cpp-python in-process"}
     for name, (decode, e2e) in med.items():

@@ -71,7 +71,8 @@ def chat_request(
     **arguments: Unpack[RequestArguments],
 ) -> ChatRequest:
     """The ``/api/chat`` request ``chat`` would send (images go through the vision pipeline)."""
-    builder = RequestBuilder.from_user((runtime or get_runtime()).settings, **arguments)
+    runtime = runtime or get_runtime()
+    builder = RequestBuilder.from_user(runtime.settings, discover=runtime.choose_model, **arguments)
     return builder.chat(prompt, encode_images(images))
 
 
@@ -83,7 +84,8 @@ def generate_request(
     **arguments: Unpack[RequestArguments],
 ) -> GenerateRequest:
     """The ``/api/generate`` request ``generate`` would send."""
-    builder = RequestBuilder.from_user((runtime or get_runtime()).settings, **arguments)
+    runtime = runtime or get_runtime()
+    builder = RequestBuilder.from_user(runtime.settings, discover=runtime.choose_model, **arguments)
     return builder.generate(prompt, encode_images(images))
 
 
@@ -279,7 +281,7 @@ def _embed_request(
     texts: str | Sequence[str], model: str | None, dimensions: int | None, runtime: Runtime
 ) -> EmbedRequest:
     return EmbedRequest(
-        model=resolve_model(model, runtime.settings),
+        model=resolve_model(model, runtime.settings, runtime.choose_model, "embedding"),
         inputs=(texts,) if isinstance(texts, str) else tuple(texts),
         dimensions=dimensions,
     )

@@ -10,6 +10,7 @@ point above the runtime: ``embedded`` is an adapter the runtime builds on.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shutil
@@ -19,13 +20,44 @@ import sys
 import time
 from pathlib import Path
 
-from .domain import OllamaNbError
-from .embedded import DEFAULT_MODEL, banner, require_llama_cpp
+from .domain import ConfigurationError, OllamaNbError
+from .embedded import banner, require_llama_cpp
 from .ollama_process.embedded_start import start_embedded_server
 from .ollama_process.process import ServerProcess
 from .runtime import Runtime, get_runtime
 
-QUICKSTART = Path("notebooks") / "01_quickstart.ipynb"
+QUICKSTART_NAME = "01_quickstart.ipynb"
+
+
+def quickstart_notebook() -> Path:
+    """The shipped quickstart: inside the installed package, or in a checkout's notebooks/.
+
+    The wheel carries ``notebooks/01_quickstart.ipynb`` as ``ollama_nb/notebooks/...``
+    (pyproject's force-include); an editable install runs from the clone, where the file
+    is beside the package. Either way the command works from any directory.
+    """
+    package = Path(__file__).resolve().parent
+    candidates = (
+        package / "notebooks" / QUICKSTART_NAME,
+        package.parent / "notebooks" / QUICKSTART_NAME,
+    )
+    return next((c for c in candidates if c.is_file()), candidates[0])
+
+
+def check_notebook(path: Path) -> None:
+    """Fail in one line, before any server starts, when the notebook cannot be run."""
+    hint = "Pass --notebook PATH, or reinstall ollama_nb to restore the shipped quickstart."
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells")
+    except FileNotFoundError:
+        raise ConfigurationError(f"The notebook {path} does not exist.", hint=hint) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise ConfigurationError(f"Cannot read the notebook {path}: {reason}.", hint=hint) from None
+    except (json.JSONDecodeError, AttributeError):
+        cells = None
+    if not isinstance(cells, list):
+        raise ConfigurationError(f"{path} is not a Jupyter notebook (no cells).", hint=hint)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,7 +65,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m ollama_nb.quickstart",
         description="Start a server if none answers, then run the quickstart notebook.",
     )
-    parser.add_argument("--notebook", type=Path, default=QUICKSTART)
+    parser.add_argument(
+        "--notebook", type=Path, default=None,
+        help="the notebook to run (default: the quickstart shipped with ollama_nb)",
+    )  # fmt: skip
     parser.add_argument(
         "--output", type=Path, default=Path("quickstart-output.ipynb"),
         help="where the executed notebook is saved (default: %(default)s)",
@@ -44,7 +79,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _quickstart(args: argparse.Namespace) -> int:
     """Run the quickstart; a server this command started is stopped when it ends."""
-
+    args.notebook = args.notebook or quickstart_notebook()
+    check_notebook(args.notebook)
     runtime = get_runtime()
     host = runtime.settings.ollama_host
     server = ServerProcess(host, runtime.settings.data_dir)
@@ -76,7 +112,6 @@ def _start_server(runtime: Runtime, env: dict[str, str]) -> bool:
     outcome = start_embedded_server(host, runtime.settings.data_dir)
     print(banner())
     print(f"Listening at {outcome.host}; this command stops it when it ends.")
-    env.setdefault("OLLAMA_NB_DEFAULT_MODEL", DEFAULT_MODEL)
     return outcome.action == "started"
 
 

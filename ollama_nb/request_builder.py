@@ -11,7 +11,7 @@ image pipeline's job, and each surface shows or caches them its own way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, TypedDict
 
@@ -60,9 +60,21 @@ class RequestArguments(TypedDict, total=False):
     keep_alive: str | float | None
 
 
-def resolve_model(model: str | None, settings: Settings) -> ModelName:
-    """The model to use: the one named, else the configured default."""
+Discover = Callable[[str], ModelName]
+"""Asks the server which model to use for a capability ("completion" or "embedding")
+when none is named or set (``use_cases.choose_model``, run by the runtime)."""
+
+
+def resolve_model(
+    model: str | None,
+    settings: Settings,
+    discover: Discover | None = None,
+    capability: str = "completion",
+) -> ModelName:
+    """The model to use: the one named, else the configured default, else ``discover``'s."""
     name = model or settings.default_model
+    if not name and discover is not None:
+        return discover(capability)
     if not name:
         raise InvalidInputError(
             "No model given and no default model set.",
@@ -93,6 +105,7 @@ class RequestBuilder:
         format: object = None,
         think: Think | None = None,
         keep_alive: str | float | None = None,
+        discover: Discover | None = None,
     ) -> RequestBuilder:
         """Check the user's arguments; unset model, options and keep_alive come from ``settings``.
 
@@ -106,7 +119,7 @@ class RequestBuilder:
         )
         keep = keep_alive if keep_alive is not None else settings.keep_alive
         return cls(
-            model=resolve_model(model, settings),
+            model=resolve_model(model, settings, discover),
             options=settings.generation_options.merged(given),
             system=system,
             schema=None if format is None else ReplySchema.from_user(format, label="format"),

@@ -34,11 +34,12 @@ from .application.model_infos import ModelInfos
 from .application.ports import Clock, GateStats, MetricsSink
 from .application.tool_loop import ToolLoop
 from .application.tools import ToolSet
-from .application.use_cases import Ports, complete
+from .application.use_cases import Ports, choose_model, complete
 from .domain import (
     ChatResult,
     CircuitOpenError,
     GenerateRequest,
+    ModelName,
     ServerUnavailableError,
 )
 from .infrastructure.clock import SystemClock
@@ -341,6 +342,21 @@ class Runtime:
             if isinstance(exc, CircuitOpenError) or not self._auto_started():
                 raise
         return self.loop.run(work(self.ports))
+
+    def choose_model(self, capability: str = "completion") -> ModelName:
+        """The model for a request that names none, with no default set: asked of the server.
+
+        ``request_builder.resolve_model`` falls back to this (passed in as ``discover``):
+        the embedded server's default chat model, else the only installed model that can
+        do ``capability``, else a one-line error listing the installed models.
+        """
+        # Imported here, not at the top: llama.cpp's package pulls in the HTTP server
+        # machinery, which `%load_ext ollama_nb` should not pay for.
+        from .embedded.models import DEFAULT_MODEL
+
+        return self.run(
+            lambda ports: choose_model(ports, capability, embedded_default=DEFAULT_MODEL)
+        )
 
     async def arun(self, work: Callable[[Ports], Coroutine[Any, Any, T]]) -> T:
         """Run a use case from an async cell without touching the kernel's loop."""

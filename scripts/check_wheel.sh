@@ -41,6 +41,7 @@ need = [
     data + "share/jupyter/labextensions/ollama_nb/schemas/ollama_nb/plugin.json",
     data + "etc/jupyter/jupyter_server_config.d/ollama_nb.json",
     "ollama_nb/jupyter_server_ext/__init__.py",
+    "ollama_nb/notebooks/01_quickstart.ipynb",  # python -m ollama_nb.quickstart, any directory
 ]
 missing = [n for n in need if n not in names]
 static = [n for n in names if n.startswith(data + "share/jupyter/labextensions/ollama_nb/static/")]

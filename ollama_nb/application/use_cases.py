@@ -354,6 +354,51 @@ async def is_alive(ports: Ports) -> bool:
     return await ports.gateway.is_alive()
 
 
+EMBEDDED_SUFFIX = "-embedded"
+"""How ollama_nb's embedded llama.cpp server tags its version (``0.13.0-embedded``)."""
+
+
+async def choose_model(
+    ports: Ports, capability: str = "completion", *, embedded_default: str | None = None
+) -> ModelName:
+    """The model to use when none is named and no default is set.
+
+    For chat, the embedded server's own default (``embedded_default``, when that server
+    answers and has it); else the only installed model with ``capability`` ("completion" for chat,
+    "embedding" for embeddings); otherwise an error that lists what is installed, so the
+    user can pick one.
+    """
+    installed = [m.name for m in await ports.gateway.list_models()]
+    if (
+        capability == "completion"
+        and embedded_default is not None
+        and (await ports.gateway.version()).endswith(EMBEDDED_SUFFIX)
+    ):
+        wanted = ModelName(embedded_default)
+        match = next((name for name in installed if wanted.matches(name)), None)
+        if match is not None:
+            return ModelName(match)
+    able = [
+        name
+        for name in installed
+        if (await ports.gateway.show(ModelName(name))).supports(capability)
+    ]
+    if len(able) == 1:
+        return ModelName(able[0])
+    kind = "embedding" if capability == "embedding" else "chat"
+    if not installed:
+        listed = "No models are installed on the server."
+        example = "llama3.2"
+    else:
+        listed = f"Installed {kind} models: {', '.join(able) or '(none)'}."
+        example = (able or installed)[0]
+    raise InvalidInputError(
+        f"No model given and no default model set. {listed}",
+        hint=f"Pass model='{example}', run `%ollama use {example}`, "
+        "or set OLLAMA_NB_DEFAULT_MODEL.",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Health:
     """Our side of the connection, read without asking the server: breaker and queue."""

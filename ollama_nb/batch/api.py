@@ -169,6 +169,7 @@ def _spec(df: pd.DataFrame, template: Template, args: BatchArgs, runtime: Runtim
         format=schema.schema if schema is not None else None,
         think=args.think,
         keep_alive=args.keep_alive,
+        discover=runtime.choose_model,
     )
     # A batch keeps its model loaded between rows and pauses, unless the user chose;
     # afterwards the server's own default applies again (see BatchRun.run).

@@ -170,7 +170,7 @@ def _build(df: pd.DataFrame, column: Hashable, args: EmbedArgs, runtime: Runtime
     return EmbedRun(
         df,
         column,
-        resolve_model(args.model, runtime.settings),
+        resolve_model(args.model, runtime.settings, runtime.choose_model, "embedding"),
         dimensions=args.dimensions,
         batch_size=args.batch_size,
         concurrency=chosen,

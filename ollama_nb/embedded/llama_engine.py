@@ -424,6 +424,23 @@ def _new_llama(spec: LoadSpec) -> Any:
     )
 
 
+#: JSON's string character as llama.cpp's own schema converter (and so Ollama) writes it.
+#: llama-cpp-python's port allows any character but quote and backslash, so a model could
+#: put a raw newline inside a string and the "JSON" would not parse.
+STRICT_JSON_CHAR = (
+    r'char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] '
+    "[0-9a-fA-F] [0-9a-fA-F])"
+)
+
+
+def schema_grammar(schema: object) -> str:
+    """GBNF for a JSON schema whose strings hold no raw control characters."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    lines = json_schema_to_gbnf(json.dumps(schema)).splitlines()
+    return "\n".join(STRICT_JSON_CHAR if line.startswith("char ::=") else line for line in lines)
+
+
 def _grammar(spec: object, model_path: str) -> Any:
     """The sampling grammar for ``format``; a schema's is first parsed in a child process."""
     if spec is None:
@@ -433,7 +450,7 @@ def _grammar(spec: object, model_path: str) -> Any:
     if spec == "json":
         return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
     try:
-        grammar = LlamaGrammar.from_json_schema(json.dumps(spec), verbose=False)
+        grammar = LlamaGrammar.from_string(schema_grammar(spec), verbose=False)
     except Exception as exc:  # the converter's own refusals (a dangling $ref, a bad type)
         raise ApiError(400, f"invalid format schema: {exc}") from exc
     check_grammar(model_path, grammar._grammar)

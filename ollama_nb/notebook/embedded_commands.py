@@ -1,7 +1,7 @@
 """``%ollama backend`` and the "Backend" section of ``%ollama status``.
 
 Says plainly what is answering at the host: a real Ollama, ollama_nb's embedded llama.cpp
-server (and that its default model is a base model), or the scripted stand-in used in
+server (and what its small models can do), or the scripted stand-in used in
 tests. The server's ``/api/version`` suffix is the signal, so nothing pretends to be Ollama.
 """
 

@@ -331,6 +331,7 @@ class OllamaMagics(Magics):
             options=options,
             format=schema,
             think=True if args.think else None,
+            discover=runtime.choose_model,
         ).chat(list(prepared.messages))
         if thumbnails:
             from IPython.display import display

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..embedded.launcher import EMBEDDED_ENV, EMBEDDED_PROFILE, launcher_path
+from ..embedded.launcher import EMBEDDED_PROFILE, embedded_env, prepared_launcher
 from ..infrastructure.host import OllamaHost
 from .process import Progress, ServerProcess, StartOutcome
 
@@ -26,8 +26,8 @@ def start_embedded_server(
     """Start the embedded server at ``host`` (or adopt ours / use whatever answers there)."""
     server = ServerProcess(host, data_dir)
     return server.start(
-        lambda: launcher_path(data_dir),
-        EMBEDDED_ENV,
+        lambda: prepared_launcher(data_dir),
+        embedded_env(data_dir),
         profile=EMBEDDED_PROFILE,
         timeout_s=timeout_s,
         progress=progress,

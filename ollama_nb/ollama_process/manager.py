@@ -393,7 +393,7 @@ class ServerManager:
         binary, embedded = self._server_binary()
         outcome = server.start(
             binary,
-            {**plan.values, "OLLAMA_NUM_PARALLEL": "1"} if embedded else plan.values,
+            {**plan.values, **self._embedded_env()} if embedded else plan.values,
             profile="embedded"
             if embedded
             else plan.choice.profile.name
@@ -408,6 +408,11 @@ class ServerManager:
         warmed = self.warm(model) if model else None
         return StartReport(outcome, plan, warmed)
 
+    def _embedded_env(self) -> dict[str, str]:
+        from ..embedded import embedded_env  # only when the embedded backend is started
+
+        return embedded_env(self._runtime_settings().data_dir)
+
     def _server_binary(self) -> tuple[Callable[[], Path], bool]:
         """``ollama``, or the embedded backend's launcher when Ollama is not installed.
 
@@ -416,11 +421,11 @@ class ServerManager:
         try:
             found = find_ollama(self._settings.binary)
         except OllamaNotInstalledError as exc:
-            from ..embedded import embedded_available, launcher_path
+            from ..embedded import embedded_available, prepared_launcher
 
             if self._settings.binary is None and embedded_available():
                 data_dir = self._runtime_settings().data_dir
-                return (lambda: launcher_path(data_dir)), True
+                return (lambda: prepared_launcher(data_dir)), True
             error = OllamaNotInstalledError(
                 exc.message,
                 hint=f'{exc.hint} Or run without Ollama: pip install "ollama_nb[embedded]".',

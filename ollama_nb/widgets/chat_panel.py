@@ -440,7 +440,10 @@ class ChatPanel(widgets.VBox):
                 f"to fit the {self.store.budget_tokens:,}-token budget.</span>"
             )
         request = RequestBuilder.from_user(
-            self.runtime.settings, model=model, options=self._options()
+            self.runtime.settings,
+            model=model,
+            options=self._options(),
+            discover=self.runtime.choose_model,
         ).chat(list(prepared.messages))
         return request, conversation, key, user
 

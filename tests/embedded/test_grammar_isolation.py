@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ollama_nb.embedded import DEFAULT_MODEL
 from ollama_nb.embedded.grammar_check import check_grammar
 from ollama_nb.serving import Server
 from ollama_nb.serving.wire import ApiError
@@ -47,7 +48,7 @@ def test_a_child_that_dies_is_a_500(embedded: Server, tmp_path: Path) -> None:
 
 def test_a_schema_format_still_constrains_the_answer(client: httpx.Client) -> None:
     schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
-    body = {"model": "gemma3:270m", "prompt": "Answer as JSON:", "stream": False,
+    body = {"model": DEFAULT_MODEL, "prompt": "Answer as JSON:", "stream": False,
             "format": schema, "options": {"num_predict": 16, "temperature": 0}}  # fmt: skip
     reply = client.post("/api/generate", json=body)
     assert reply.status_code == 200, reply.text

@@ -209,9 +209,9 @@ def test_launcher_runs_this_interpreter(tmp_path: Path) -> None:
 
 def test_backend_description_names_what_serves() -> None:
     assert describe_backend("0.13.0-embedded").startswith("embedded: llama.cpp")
-    assert "not instruction-tuned" in describe_backend("0.13.0-embedded")
-    capped = describe_backend("0.13.0-embedded", {"gemma3:270m": 128})
-    assert "gemma3:270m: answers stop after 128 tokens by default" in capped
+    assert "smollm2:135m (SmolLM2-135M-Instruct) answers" in describe_backend("0.13.0-embedded")
+    capped = describe_backend("0.13.0-embedded", {"mybase:latest": 128})
+    assert "mybase:latest: answers stop after 128 tokens by default" in capped
     assert describe_backend("0.13.0-standin").startswith("stand-in")
     assert describe_backend("0.12.6") == "Ollama 0.12.6"
 
@@ -224,3 +224,18 @@ def test_status_and_backend_commands_name_the_stand_in(ollama_standin: StandinHa
         assert "Backend" in repr(status)
         assert "stand-in: scripted replies for tests" in repr(status)
         assert shell.run("%ollama backend").startswith("stand-in: scripted replies")
+
+
+def test_schema_strings_cannot_hold_raw_control_characters() -> None:
+    pytest.importorskip("llama_cpp", reason='the embedded extra: pip install -e ".[embedded]"')
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    from ollama_nb.embedded.llama_engine import STRICT_JSON_CHAR, schema_grammar
+
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    grammar = schema_grammar(schema)
+    assert [line for line in grammar.splitlines() if line.startswith("char ::=")] == [
+        STRICT_JSON_CHAR
+    ]
+    assert r"\x00-\x1F" in STRICT_JSON_CHAR
+    LlamaGrammar.from_string(grammar, verbose=False)  # llama.cpp's parser accepts it
