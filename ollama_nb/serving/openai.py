@@ -310,6 +310,16 @@ class _Stream:
         return {"id": self.id, "object": kind, "created": self.created,
                 "model": obj.get("model", ""), "system_fingerprint": _FINGERPRINT}  # fmt: skip
 
+    def closing(self, obj: Mapping[str, object], kind: str) -> bytes:
+        """What ends a stream: a usage-only chunk when asked for, then ``[DONE]``."""
+        out = b""
+        if self.include_usage:
+            usage = self.envelope(obj, kind)
+            usage["choices"] = []
+            usage["usage"] = _usage(obj)
+            out = sse(usage)
+        return out + b"data: [DONE]\n\n"
+
     def finish_reason(self, obj: Mapping[str, object]) -> str:
         reason = str(obj.get("done_reason") or "stop")
         return "tool_calls" if reason == "stop" and self.tool_called else reason
@@ -370,13 +380,7 @@ class ChatCompletionsHandler(OpenAIErrors, ChatHandler):
             {"index": 0, "delta": {}, "finish_reason": self.answer.finish_reason(obj)}
         ]
         self.write(sse(finish))
-        if self.answer.include_usage:
-            usage = self.answer.envelope(obj, "chat.completion.chunk")
-            usage["choices"] = []
-            usage["usage"] = _usage(obj)
-            self.write(sse(usage))
-        self.write(b"data: [DONE]\n\n")
-        self.finish()
+        self.finish(self.answer.closing(obj, "chat.completion.chunk"))
 
     def emit_whole(self, obj: JsonObject) -> None:
         """One ``chat.completion`` object."""
@@ -429,13 +433,7 @@ class CompletionsHandler(OpenAIErrors, GenerateHandler):
         chunk = self.answer.envelope(obj, "text_completion")
         chunk["choices"] = [self._choice(obj, last=True)]
         self.write(sse(chunk))
-        if self.answer.include_usage:
-            usage = self.answer.envelope(obj, "text_completion")
-            usage["choices"] = []
-            usage["usage"] = _usage(obj)
-            self.write(sse(usage))
-        self.write(b"data: [DONE]\n\n")
-        self.finish()
+        self.finish(self.answer.closing(obj, "text_completion"))
 
     def emit_whole(self, obj: JsonObject) -> None:
         """One ``text_completion`` object."""

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
 from typing import Literal
 
 import pytest
 from langchain_ollama import ChatOllama, OllamaEmbeddings, OllamaLLM
 from pydantic import BaseModel
 
-from .conftest import NEEDS_SERVER, SHORT, Target
+from .conftest import LEAKY_CLIENT, NEEDS_SERVER, SHORT, Target
 
-# langchain-ollama builds ollama clients per call and never closes them: their sockets are
-# collected, not closed. That is the client's leak, not the server's behaviour.
-pytestmark = [
-    NEEDS_SERVER,
-    pytest.mark.timeout(600),
-    pytest.mark.filterwarnings("ignore::ResourceWarning"),
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
-]
-
-
-@pytest.fixture(autouse=True)
-def _collect_leaked_clients() -> Iterator[None]:
-    """Collect the leaked sockets here, under this module's filters, not in the next test."""
-    yield
-    gc.collect()
+# the client leaks its ollama clients' sockets: see LEAKY_CLIENT
+pytestmark = [NEEDS_SERVER, pytest.mark.timeout(600), *LEAKY_CLIENT]
 
 
 class Pick(BaseModel):
