@@ -120,6 +120,29 @@ def _image_as_link(
     return f'<a href="{html.escape(src, quote=True)}">{label}</a>'
 
 
+def _link_open(
+    renderer: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    """Drop a link whose target is not an allowed absolute URL; its text stays.
+
+    markdown-it validates a destination only when there is one, so ``[x]()`` would
+    otherwise become ``<a href="">``, a link to the notebook page itself.
+    """
+    if allowed_link(str(tokens[idx].attrGet("href") or "")):
+        return str(renderer.renderToken(tokens, idx, options, env))
+    env["dropped_link"] = True
+    return ""
+
+
+def _link_close(
+    renderer: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    # CommonMark links do not nest, so one flag pairs an opening with its closing.
+    if env.pop("dropped_link", False):
+        return ""
+    return str(renderer.renderToken(tokens, idx, options, env))
+
+
 def _math(display: bool) -> Any:
     def render(
         renderer: RendererHTML,
@@ -145,6 +168,8 @@ def _parser() -> MarkdownIt:
     md.validateLink = allowed_link  # type: ignore[method-assign]
     dollarmath_plugin(md, allow_digits=False, double_inline=True)
     md.add_render_rule("image", _image_as_link)
+    md.add_render_rule("link_open", _link_open)
+    md.add_render_rule("link_close", _link_close)
     md.add_render_rule("math_inline", _math(display=False))
     md.add_render_rule("math_inline_double", _math(display=True))
     md.add_render_rule("math_block", _math(display=True))

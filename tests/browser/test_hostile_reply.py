@@ -49,6 +49,7 @@ HOSTILE = [
     '<svg onload="(window.__ran=window.__ran||[]).push(\'svg\')"><circle r="40"/></svg>',
     "![tracking pixel](https://evil.example/pixel.png)",
     "<a href=\"javascript:(window.__ran=window.__ran||[]).push('anchor')\">raw anchor</a>",
+    "$\\href{javascript:(window.__ran=window.__ran||[]).push('mathjax')}{math link}$",
     "<details open ontoggle=\"(window.__ran=window.__ran||[]).push('details')\">x</details>",
 ]
 REPLY = (
@@ -132,6 +133,13 @@ class Watch:
         # would-be links are clicked now (they are text: nothing happens).
         for name in ("click me", "raw anchor"):
             shown.get_by_text(name, exact=False).first.click()
+        # Math is typeset by the front end's MathJax, whose own safe mode drops the
+        # javascript: \href: the formula shows, carries no link, and a click does nothing.
+        math = shown.locator("li").filter(has_text="case 7").locator("mjx-container")
+        math.first.wait_for(timeout=30_000)
+        assert math.locator("[href]").count() == 0
+        for index in range(math.count()):
+            math.nth(index).click()
         self.page.evaluate(
             "() => new Promise(done => requestAnimationFrame(() => setTimeout(done)))"
         )

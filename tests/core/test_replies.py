@@ -189,6 +189,13 @@ def test_any_reply_is_inert(text: str) -> None:
     assert_inert(markdown_html(text))
 
 
+@pytest.mark.parametrize("text", ["[x]()", "[x](<>)", "[x](#top)", "[x](/files/secret)"])
+def test_a_link_without_an_absolute_allowed_target_is_its_text(text: str) -> None:
+    fragment = markdown_html(text)
+    assert_inert(fragment)
+    assert "<a" not in fragment and "x" in "".join(parse(fragment).text)
+
+
 def test_tables_of_replies_are_escaped() -> None:
     import pandas as pd
 

@@ -76,3 +76,16 @@ def test_json_object_mode_and_embeddings(client: openai.OpenAI) -> None:
     json.loads(reply.choices[0].message.content or "")
     vectors = client.embeddings.create(model="nomic-embed-text", input=["a", "b"])
     assert len(vectors.data) == 2 and vectors.model == "nomic-embed-text"
+
+
+def test_a_midstream_failure_reaches_the_sdk_as_an_api_error(
+    ollama_standin: StandinHandle, client: openai.OpenAI
+) -> None:
+    ollama_standin.inject("error_midstream", path="/v1/chat/completions", after=2)
+    with pytest.raises(openai.APIError) as failed:
+        list(
+            client.chat.completions.create(
+                model="llama3.2", messages=[{"role": "user", "content": "Hi"}], stream=True
+            )
+        )
+    assert "error" in str(failed.value).lower()

@@ -18,7 +18,7 @@ from ...serving.base import BaseHandler
 from ...serving.catalogue import ModelCard
 from ...serving.routes import api_routes
 from ...serving.scheduler import BUSY_MESSAGE, Loaded
-from ...serving.wire import ApiError, line
+from ...serving.wire import ApiError
 from .faults import (
     MIDSTREAM_ERROR,
     RUNNER_TERMINATED,
@@ -98,7 +98,8 @@ class StandinHooks(ApiHandler):
         if plan.fault is Fault.ERROR_MIDSTREAM:
             if stream:
                 await self.start_stream()
-                await self.send_line(line({"error": MIDSTREAM_ERROR}))
+                # an NDJSON line natively, a server-sent event on the OpenAI routes
+                await self.send_line(self.stream_error(ApiError(500, MIDSTREAM_ERROR)))
                 self.finish()
             else:
                 self.send_error_json(ApiError(500, MIDSTREAM_ERROR))
