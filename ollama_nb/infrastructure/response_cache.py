@@ -42,6 +42,10 @@ _BUSY_TIMEOUT_S = 10.0
 #: Entries removed per eviction step: one put adds one entry, so one or two steps free its room.
 _EVICT_STEP = 1
 
+#: Bumped whenever the tables change. The cache only holds answers that can be asked
+#: again, so a file of another version is emptied and rebuilt, never migrated.
+SCHEMA_VERSION = 1
+
 _SCHEMA = (
     """
     CREATE TABLE IF NOT EXISTS entries (
@@ -224,8 +228,12 @@ class SqliteResponseCache:
                 db.execute("PRAGMA journal_mode = WAL")
                 db.execute("PRAGMA synchronous = NORMAL")
                 db.execute("BEGIN IMMEDIATE")
+                if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                    db.execute("DROP TABLE IF EXISTS entries")
+                    db.execute("DROP TABLE IF EXISTS counters")
                 for statement in _SCHEMA:
                     db.execute(statement)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 db.execute("COMMIT")
             except BaseException:
                 db.close()

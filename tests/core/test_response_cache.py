@@ -193,3 +193,22 @@ async def test_vectors_round_trip_and_bad_ones_are_refused(tmp_path: Path) -> No
             vector_from_json(bad)
     assert "(embedding vector, 2 numbers)" in [e.preview for e in cache.entries()]
     cache.close()
+
+
+async def test_a_file_from_another_version_is_emptied_not_an_error(tmp_path: Path) -> None:
+    """An older build's table (no ``used_seq``) must not turn every answer into a warning."""
+    import sqlite3
+
+    path = tmp_path / "r.sqlite"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE entries (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")
+    old.execute("INSERT INTO entries VALUES ('k', 'stale')")
+    old.commit()
+    old.close()
+    cache = SqliteResponseCache(path)
+    assert await cache.get("k", DIGEST) is None
+    await cache.put("k", DIGEST, reply("fresh"))
+    got = await cache.get("k", DIGEST)
+    assert got is not None and got.text == "fresh"
+    assert cache.stats().entries == 1
+    cache.close()
