@@ -290,7 +290,11 @@ def _finish(run: EmbedRun, ended: Ended, args: EmbedArgs) -> pd.DataFrame:
 
 @keyword_form(EmbedArgs)
 def embed_column(df: pd.DataFrame, column: Hashable, args: EmbedArgs) -> pd.DataFrame:
-    """``df`` plus ``output`` (a float32 vector per row) and ``{output}_error``."""
+    """``df`` plus ``output`` (a float32 vector per row) and ``{output}_error``.
+
+    ``checkpoint`` is a file path: vectors are kept there as they arrive, and a
+    rerun with the same path sends only the texts that have none (counted ``cached``).
+    """
     return run_embed(df, column, args, get_runtime())
 
 
