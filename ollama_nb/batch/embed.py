@@ -4,6 +4,11 @@ Ollama's ``/api/embed`` takes many texts per request, so rows travel in groups
 of ``batch_size``; groups run concurrently through the same gate as chats. A
 group that fails after its retries marks its rows with the error and the rest
 carry on. Missing texts get no vector (and say so) instead of an empty string's.
+
+With ``checkpoint=`` each vector is saved (sealed, as chat rows are) the moment
+its group returns, so a crash, an interrupt or a kernel restart loses no
+finished row; a rerun looks every text up first and sends only the rest, so
+groups stay full of work.
 """
 
 from __future__ import annotations
@@ -20,10 +25,13 @@ from ..domain.checks import whole_number
 from ..request_builder import resolve_model
 from ..runtime import Runtime, get_runtime
 from .arguments import keyword_form
+from .checkpoint import Checkpoint, ObjectStoreCheckpoint, RowSigner, open_checkpoint
 from .driver import Ended, run_awaiting, run_blocking
+from .embed_checkpoint import embed_key, vector_from, vector_reply
 from .progress import Progress
 from .results import BatchSummary, attach
 from .retries import RowFailedError, RowRetries
+from .runner import open_for_model
 from .template import is_missing
 
 if TYPE_CHECKING:
@@ -46,6 +54,8 @@ class EmbedRun:
         retries: int,
         backoff_s: float,
         cache: bool = False,
+        checkpoint: str | None = None,
+        checkpoint_secret: bytes = b"",
     ) -> None:
         self.frame = frame
         self.column = column
@@ -59,6 +69,11 @@ class EmbedRun:
         self.vectors: list[np.ndarray[Any, Any] | None] = [None] * n
         self.errors: list[str | None] = [None] * n
         self.cache = cache
+        self.truncate = True  # EmbedRequest's default, which the batch does not change
+        self.checkpoint = checkpoint
+        self._secret = checkpoint_secret
+        self._store: Checkpoint | ObjectStoreCheckpoint | None = None
+        self.checkpoint_rejected = 0
         self._digest: str | None = None
         self.ok = self.failed = self.skipped = self.cached = 0
         self.tokens = 0
@@ -66,8 +81,9 @@ class EmbedRun:
         self.fatal: OllamaNbError | None = None
         self._groups = self._texts()
 
-    def _texts(self) -> Iterator[list[tuple[int, str]]]:
-        group: list[tuple[int, str]] = []
+    def _texts(self) -> Iterator[list[tuple[int, str, str]]]:
+        """Groups of (position, text, checkpoint key) still to send, read lazily."""
+        group: list[tuple[int, str, str]] = []
         series = self.frame[self.column]
         for start in range(0, len(series), 1024):
             for offset, value in enumerate(series.iloc[start : start + 1024].tolist()):
@@ -76,12 +92,33 @@ class EmbedRun:
                     self.errors[pos] = f"skipped: no text in column {self.column!r}"
                     self.skipped += 1
                     continue
-                group.append((pos, value if isinstance(value, str) else str(value)))
+                text = value if isinstance(value, str) else str(value)
+                key = embed_key(
+                    self.model.canonical, text, dimensions=self.dimensions, truncate=self.truncate
+                )
+                if self._restored(pos, key):
+                    continue
+                group.append((pos, text, key))
                 if len(group) == self.batch_size:
                     yield group
                     group = []
         if group:
             yield group
+
+    def _restored(self, pos: int, key: str) -> bool:
+        """Serve a row's saved vector, if the checkpoint holds one that proves itself."""
+        if self._store is None:
+            return False
+        stored = self._store.get(key)
+        if stored is None:
+            return False
+        vector = vector_from(stored, self.dimensions)
+        if vector is None:  # sealed by us, yet not a vector this run can use
+            self._store.rejected += 1
+            return False
+        self.vectors[pos] = vector
+        self.cached += 1
+        return True
 
     @property
     def finished(self) -> int:
@@ -95,9 +132,17 @@ class EmbedRun:
         if self.cache and ports.cache is not None:
             # Once per run: every text's key names the model by this digest.
             self._digest = await use_cases.model_digest(ports, self.model)
-        async with asyncio.TaskGroup() as group:
-            for _ in range(self.concurrency):
-                group.create_task(self._worker(ports))
+        if self.checkpoint:
+            self._store = await open_for_model(ports, self.model, self.checkpoint, self._secret)
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(self.concurrency):
+                    group.create_task(self._worker(ports))
+        finally:
+            if self._store is not None:
+                self.checkpoint_rejected += self._store.rejected
+                self._store.close()
+                self._store = None
 
     async def _worker(self, ports: use_cases.Ports) -> None:
         import numpy as np
@@ -106,7 +151,10 @@ class EmbedRun:
             if self.stopped is not None:
                 return
             request = EmbedRequest(
-                model=self.model, inputs=tuple(t for _, t in group), dimensions=self.dimensions
+                model=self.model,
+                inputs=tuple(t for _, t, _ in group),
+                dimensions=self.dimensions,
+                truncate=self.truncate,
             )
             try:
                 result = await self._retries.send(
@@ -121,15 +169,17 @@ class EmbedRun:
                     stopping=lambda: self.stopped is not None,
                 )
             except RowFailedError as failed:
-                for pos, _ in group:
+                for pos, _, _ in group:
                     self.errors[pos] = str(failed)
                 self.failed += len(group)
                 if failed.fatal and self.stopped is None:
                     self.stopped, self.fatal = failed.error.message, failed.error
                 continue
             self.tokens += result.timings.prompt_eval_count
-            for (pos, _), vector in zip(group, result.embeddings, strict=True):
-                self.vectors[pos] = np.asarray(vector, dtype=np.float32)
+            for (pos, _, key), vector in zip(group, result.embeddings, strict=True):
+                self.vectors[pos] = array = np.asarray(vector, dtype=np.float32)
+                if self._store is not None:
+                    self._store.put(key, vector_reply(array, self.model.value))
             self.ok += len(group) - result.cached
             self.cached += result.cached
 
@@ -145,6 +195,7 @@ class EmbedRun:
             wall_s=wall_s,
             eval_tokens=0,
             stopped=stopped,
+            checkpoint_rejected=self.checkpoint_rejected,
         )
 
 
@@ -160,6 +211,7 @@ class EmbedArgs:
     progress: bool = True
     output: str = "embedding"
     cache: bool = False
+    checkpoint: str | None = None
 
 
 def _build(df: pd.DataFrame, column: Hashable, args: EmbedArgs, runtime: Runtime) -> EmbedRun:
@@ -182,6 +234,13 @@ def _build(df: pd.DataFrame, column: Hashable, args: EmbedArgs, runtime: Runtime
     whole_number("retries", args.retries, 0)
     chosen = runtime.gate.stats().limit if args.concurrency is None else args.concurrency
     whole_number("concurrency", chosen, 1)
+    checkpoint = args.checkpoint
+    secret = b""
+    if checkpoint is not None:
+        secret = runtime.checkpoint_secret()
+        # Fail now on a bad path (a file: URI, a symlink), not after the first group.
+        open_checkpoint(checkpoint, RowSigner(secret)).close()
+        checkpoint = str(checkpoint)
     return EmbedRun(
         df,
         column,
@@ -192,6 +251,8 @@ def _build(df: pd.DataFrame, column: Hashable, args: EmbedArgs, runtime: Runtime
         retries=args.retries,
         backoff_s=runtime.settings.retry_backoff_s,
         cache=_check_cache(args.cache),
+        checkpoint=checkpoint,
+        checkpoint_secret=secret,
     )
 
 
@@ -229,7 +290,11 @@ def _finish(run: EmbedRun, ended: Ended, args: EmbedArgs) -> pd.DataFrame:
 
 @keyword_form(EmbedArgs)
 def embed_column(df: pd.DataFrame, column: Hashable, args: EmbedArgs) -> pd.DataFrame:
-    """``df`` plus ``output`` (a float32 vector per row) and ``{output}_error``."""
+    """``df`` plus ``output`` (a float32 vector per row) and ``{output}_error``.
+
+    ``checkpoint`` is a file path: vectors are kept there as they arrive, and a
+    rerun with the same path sends only the texts that have none (counted ``cached``).
+    """
     return run_embed(df, column, args, get_runtime())
 
 

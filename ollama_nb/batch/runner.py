@@ -220,13 +220,9 @@ class BatchRun:
         """The checkpoint, its rows checked against this user's key and the model's digest."""
         if not self.spec.checkpoint:
             return None
-        try:
-            installed = await use_cases.installed_match(ports, self.spec.model)
-        except OllamaNbError:
-            installed = None  # unknown digest: rows sealed with a known one are re-run
-        digest = (installed.digest or "") if installed is not None else ""
-        signer = RowSigner(self.spec.checkpoint_secret, digest)
-        return open_checkpoint(self.spec.checkpoint, signer)
+        return await open_for_model(
+            ports, self.spec.model, self.spec.checkpoint, self.spec.checkpoint_secret
+        )
 
     async def _worker(
         self, ports: use_cases.Ports, checkpoint: Checkpoint | ObjectStoreCheckpoint | None
@@ -351,6 +347,21 @@ class BatchRun:
         if self.stopped is None:
             self.stopped = exc.message
             self.fatal = exc
+
+
+async def open_for_model(
+    ports: use_cases.Ports, model: ModelName, location: str, secret: bytes
+) -> Checkpoint | ObjectStoreCheckpoint:
+    """A checkpoint whose rows prove themselves against this user's key and the model's digest.
+
+    Chat and embed batches both open theirs here, so a row is trusted by one rule.
+    """
+    try:
+        installed = await use_cases.installed_match(ports, model)
+    except OllamaNbError:
+        installed = None  # unknown digest: rows sealed with a known one are re-run
+    digest = (installed.digest or "") if installed is not None else ""
+    return open_checkpoint(location, RowSigner(secret, digest))
 
 
 def _stored_from(result: ChatResult, truncated: bool) -> StoredReply:
