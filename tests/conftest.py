@@ -14,8 +14,11 @@ controllers, pools, Dask bounds) are the ones CI runs this way.
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -40,6 +43,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # No test writes into the user's own data directory (metrics, response cache, keys): a
+    # runtime built without a data_dir, and every kernel, Lab or server a test starts, inherit
+    # this private folder instead. A test about the default location sets its own environment.
+    os.environ["OLLAMA_NB_DATA_DIR"] = tempfile.mkdtemp(prefix="ollama_nb_tests_")
     config.addinivalue_line(
         "markers",
         "concurrency: threads, interrupts, gates, pools or Dask bounds; run under --stress in CI",
@@ -60,3 +67,7 @@ def _load_generators(request: pytest.FixtureRequest) -> Iterator[None]:
             process.kill()
         for process in busy:
             process.wait()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(os.environ.pop("OLLAMA_NB_DATA_DIR", ""), ignore_errors=True)

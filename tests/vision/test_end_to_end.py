@@ -39,8 +39,12 @@ class Published(DisplayPublisher):  # type: ignore[misc]
 
 
 @pytest.fixture
-def runtime(ollama_standin: StandinHandle) -> Iterator[Runtime]:
-    runtime = Runtime(load_settings(host=ollama_standin.url, request_log=False, retry_attempts=0))
+def runtime(ollama_standin: StandinHandle, tmp_path: Path) -> Iterator[Runtime]:
+    runtime = Runtime(
+        load_settings(
+            host=ollama_standin.url, data_dir=tmp_path, request_log=False, retry_attempts=0
+        )
+    )
     previous = set_runtime(runtime)
     try:
         yield runtime
