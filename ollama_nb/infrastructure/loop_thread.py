@@ -255,8 +255,11 @@ def _interrupts_latched() -> Iterator[_Latch]:
     ):
         yield latch
         return
-    previous = signal.signal(signal.SIGINT, latch)
+    previous = signal.getsignal(signal.SIGINT)
     try:
+        # Installed inside the ``try``: a Ctrl-C landing just after the install must not
+        # leave this latch behind, where every later press would be swallowed by it.
+        signal.signal(signal.SIGINT, latch)
         yield latch
     finally:
         signal.signal(signal.SIGINT, previous)
