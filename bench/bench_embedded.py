@@ -114,7 +114,11 @@ def main() -> None:
     llama = _new_llama(spec)
     proc, url = start_server(args.threads)
     with tempfile.TemporaryDirectory() as data_dir:
-        runtime = Runtime(load_settings(host=url, data_dir=Path(data_dir), request_log=False))
+        # No response cache: every round must be generated, not served from the first.
+        settings = load_settings(
+            host=url, data_dir=Path(data_dir), request_log=False, response_cache=False
+        )
+        runtime = Runtime(settings)
         set_runtime(runtime)
         try:
             ours(8, args.threads)  # load the model in the server and warm both paths

@@ -23,7 +23,9 @@ from collections.abc import Iterator
 
 import pytest
 
-_BUSY_LOOP = "while True: pass"
+# Spins until its parent is gone: a session killed by pytest-timeout (os._exit, no
+# finalisers) must not leave busy loops behind to slow whatever runs next.
+_BUSY_LOOP = "import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n    pass"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
