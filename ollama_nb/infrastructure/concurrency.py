@@ -20,8 +20,21 @@ before anything fails. Per round (one ``limit``'s worth of finished requests):
   (Little's law): the limit drops to that estimate and holds there;
 - **holding**, every few queue-free rounds it tries one more; a trial that
   queues or brings no throughput goes back;
-- **queue time at a limit that used to be queue-free** means another client now
-  shares the server: the same estimate shrinks our share;
+- **sharing**: queue time at a limit that used to be queue-free (holding, slots
+  known) means another client now shares the server: our in-flight count did not
+  change, yet each request waits and our throughput did not rise. Holding there
+  only lengthens the server's queue, and probing up fills it until Ollama answers
+  503. So the Little's-law estimate shrinks our limit, but never below a fair
+  share, half the server's slots (rounded up): we cannot see how many clients
+  there are, and assuming one peer like us lets two of these controllers settle
+  side by side without starving each other, while a greedy client that never
+  backs off still leaves us half. ``slots`` keeps the server's own count (learned
+  alone), not our share;
+- **while sharing**, every ``SHARED_REPROBE_ROUNDS`` queue-free rounds it tries
+  one more (instead of every ``REPROBE_ROUNDS``): with the peer still there the
+  trial queues and goes back to the share; once the peer has left, latency is
+  back to the uncontended level, the trial brings throughput and is kept, and the
+  limit climbs step by step back to the slots, where sharing ends;
 - **503** (the server's queue is full): halve at once, without waiting for the round.
 
 Only rounds where we had more work than the limit allowed ("saturated") may
@@ -44,6 +57,9 @@ Phase = Literal["slow start", "holding", "probing", "fixed"]
 QUEUE_FLOOR_S = 0.003
 #: Queue-free rounds at the held limit before trying one more.
 REPROBE_ROUNDS = 8
+#: Queue-free rounds at a shared limit before trying one more: the other client
+#: may have left, and every round below the slots then wastes the server's slots.
+SHARED_REPROBE_ROUNDS = 2
 #: Decisions kept for ``%ollama status``.
 HISTORY = 6
 
@@ -74,6 +90,7 @@ class ControllerStatus:
     decisions: tuple[str, ...]
     busy: int  # 503s seen
     observed: int  # requests observed
+    sharing: bool = False  # another client's work was seen queueing ours on this server
 
 
 class ConcurrencyController:
@@ -121,6 +138,7 @@ class ConcurrencyController:
             self._decide("started at 1 (slots unknown): probing while throughput rises")
         self._held_clean = 0
         self._previous_rate: float | None = None
+        self.sharing = False
         self._reset_round()
 
     def _reset_round(self) -> None:
@@ -187,20 +205,39 @@ class ConcurrencyController:
         served = in_flight * service / (service + queue) if service > 0 else 1.0
         estimate = max(1, math.floor(served + 0.5))
         before, phase = self.limit, self.phase
+        if self.slots is not None and (phase == "holding" or self.sharing):
+            self._shared(before, in_flight, queue, estimate, self.slots)
+            return
         self.limit = max(1, min(self.limit - 1, estimate))
         self.slots = estimate
         self.phase = "holding"
         self._held_clean = 0
         self._previous_rate = None
-        if phase == "holding":
+        self._decide(
+            f"queue time {queue * 1000:.0f} ms at {in_flight:.1f} in flight: the server runs "
+            f"about {estimate} at once; holding at {self.limit}"
+        )
+
+    def _shared(
+        self, before: int, in_flight: float, queue: float, estimate: int, slots: int
+    ) -> None:
+        # Little's law says how many of ours the server runs now; the fair share is
+        # the floor, and a queue never raises the limit.
+        share = min(before, max(1, math.ceil(slots / 2)))
+        self.limit = max(share, min(before - 1, estimate))
+        was_sharing, self.sharing = self.sharing, True
+        self.phase = "holding"
+        self._held_clean = 0
+        self._previous_rate = None
+        if not was_sharing:
             self._decide(
                 f"queue time appeared at {before} (queue-free before): another client shares "
-                f"the server, our share is {self.limit}"
+                f"the server's {slots} slots, our share is {self.limit}"
             )
-        else:
+        elif self.limit != before or not self.reason.startswith("sharing"):
             self._decide(
-                f"queue time {queue * 1000:.0f} ms at {in_flight:.1f} in flight: the server runs "
-                f"about {estimate} at once; holding at {self.limit}"
+                f"sharing the server's {slots} slots: queue time {queue * 1000:.0f} ms at "
+                f"{in_flight:.1f} in flight, holding our share at {self.limit}"
             )
 
     def _clean(self, rate: float) -> None:
@@ -217,17 +254,31 @@ class ConcurrencyController:
         elif self.phase == "probing":
             if previous is not None and rate > previous * (1 + 0.5 / self.limit):
                 self.slots = max(self.slots or 0, self.limit)
-                self._hold(f"{self.limit} ran without queue time and with more throughput")
+                if self.sharing and self.limit >= self.slots:
+                    self.sharing = False
+                    self._hold(f"the other client left: {self.limit} queue-free again")
+                elif self.sharing:
+                    self._hold(
+                        f"sharing: {self.limit} ran without queue time and with more "
+                        "throughput, the other client is doing less"
+                    )
+                else:
+                    self._hold(f"{self.limit} ran without queue time and with more throughput")
             else:
                 self.limit -= 1
                 self._hold(f"{self.limit + 1} brought no throughput")
         else:
+            if self.sharing and self.limit >= (self.slots or 0):
+                self.sharing = False
+                self._decide(f"queue-free at the server's {self.limit} slots: no longer sharing")
             self._held_clean += 1
-            if self._held_clean >= REPROBE_ROUNDS and self.limit < self.ceiling:
+            rounds = SHARED_REPROBE_ROUNDS if self.sharing else REPROBE_ROUNDS
+            if self._held_clean >= rounds and self.limit < self.ceiling:
                 self._held_clean = 0
                 self.limit += 1
                 self.phase = "probing"
-                self._decide(f"queue-free for {REPROBE_ROUNDS} rounds: trying {self.limit}")
+                shared = "sharing, " if self.sharing else ""
+                self._decide(f"{shared}queue-free for {rounds} rounds: trying {self.limit}")
 
     def _hold(self, why: str) -> None:
         self.phase = "holding"
@@ -250,4 +301,5 @@ class ConcurrencyController:
             decisions=tuple(self._decisions),
             busy=self.busy,
             observed=self.observed,
+            sharing=self.sharing,
         )

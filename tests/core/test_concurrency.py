@@ -16,6 +16,7 @@ import pytest
 from ollama_nb.domain import Timings
 from ollama_nb.infrastructure.concurrency import (
     REPROBE_ROUNDS,
+    SHARED_REPROBE_ROUNDS,
     ConcurrencyController,
     Observation,
 )
@@ -31,6 +32,8 @@ class _Server:
     slots: int
     service_s: float = 0.2
     others: int = 0  # another client's requests in flight
+    max_queue: int | None = None  # Ollama's OLLAMA_MAX_QUEUE: past it, a 503
+    rejected: int = 0
 
     def round(self, controller: ConcurrencyController, *, waiting: int = 5) -> None:
         """One round's worth of finished requests at the controller's current limit."""
@@ -38,6 +41,10 @@ class _Server:
         total = n + self.others
         queue = self.service_s * max(0, total - self.slots) / self.slots
         per_request = self.service_s / min(total, self.slots) * total / n
+        if self.max_queue is not None and total - self.slots > self.max_queue:
+            self.rejected += 1
+            controller.server_busy()
+            return
         for _ in range(max(2, n)):
             admitted = self.clock.monotonic()
             self.clock.advance(per_request)
@@ -92,6 +99,92 @@ def test_a_second_client_shrinks_our_share() -> None:
     _run(controller, server, rounds=3)
     assert controller.limit <= 5
     assert "another client shares the server" in " ".join(controller.status().decisions)
+
+
+def _learned_alone(slots: int) -> tuple[ConcurrencyController, _Server]:
+    clock = ManualClock()
+    controller = ConcurrencyController(clock)
+    server = _Server(clock, slots)
+    _run(controller, server, rounds=REPROBE_ROUNDS)
+    assert controller.limit == controller.slots == slots and not controller.status().sharing
+    server.max_queue = 2  # from here on, a queue of 3 would be a 503
+    return controller, server
+
+
+def _side_by_side(
+    ours: ConcurrencyController,
+    our_server: _Server,
+    theirs: ConcurrencyController,
+    their_server: _Server,
+    rounds: int,
+) -> list[tuple[int, int]]:
+    """Two kernels on one server, each on its own clock, seeing the other's limit in flight."""
+    limits = []
+    for _ in range(rounds):
+        our_server.others = theirs.limit
+        our_server.round(ours)
+        their_server.others = ours.limit
+        their_server.round(theirs)
+        limits.append((ours.limit, theirs.limit))
+    return limits
+
+
+def test_a_second_kernel_arriving_settles_both_near_half_with_no_503() -> None:
+    ours, our_server = _learned_alone(4)
+    clock = ManualClock()
+    theirs = ConcurrencyController(clock)  # a new kernel: slow-starts, slots unknown
+    their_server = _Server(clock, 4, max_queue=2)
+    limits = _side_by_side(ours, our_server, theirs, their_server, rounds=4)
+    assert "another client shares the server's 4 slots" in " ".join(ours.status().decisions)
+    limits += _side_by_side(ours, our_server, theirs, their_server, rounds=20)
+    # Never past the server's slots, and after the first rounds both sit near half:
+    # 2 each, with a trial of 3 now and then that queues and goes back.
+    assert all(a <= 4 and b <= 4 for a, b in limits)
+    settled = limits[4:]
+    assert all(1 <= a <= 3 and 1 <= b <= 3 for a, b in settled)
+    assert all(a + b <= 4 + 1 for a, b in settled)  # at most one request queued
+    assert our_server.rejected == 0 and their_server.rejected == 0
+    assert ours.busy == 0 and theirs.busy == 0
+    status = ours.status()
+    assert status.sharing and status.slots == 4  # the server's slots, not our share
+    assert "sharing" in status.reason
+
+
+def test_the_limit_climbs_back_to_the_slots_when_the_other_client_leaves() -> None:
+    ours, our_server = _learned_alone(4)
+    clock = ManualClock()
+    theirs = ConcurrencyController(clock)
+    _side_by_side(ours, our_server, theirs, _Server(clock, 4), rounds=12)
+    assert ours.limit <= 3 and ours.status().sharing
+    our_server.others = 0  # the other kernel finished its batch
+    limits = _run(ours, our_server, rounds=12)
+    assert max(limits) == 4 and limits[-1] == 4
+    assert limits.index(4) <= 3 * (SHARED_REPROBE_ROUNDS + 1)  # not REPROBE_ROUNDS per step
+    assert not ours.status().sharing
+    assert "the other client left" in " ".join(ours.status().decisions)
+    assert our_server.rejected == 0
+
+
+def test_a_client_that_never_backs_off_still_leaves_us_a_fair_share() -> None:
+    clock = ManualClock()
+    controller = ConcurrencyController(clock, known=4)
+    server = _Server(clock, slots=4, max_queue=4)
+    _run(controller, server, rounds=2)
+    server.others = 4  # a greedy client keeps 4 in flight whatever happens
+    limits = _run(controller, server, rounds=12)
+    assert all(2 <= limit <= 3 for limit in limits)  # half the slots, not starved to 1
+    assert limits[-1] == 2
+    assert server.rejected == 0
+
+
+def test_a_single_client_never_thinks_it_shares() -> None:
+    for slots in (1, 2, 4, 8):
+        clock = ManualClock()
+        controller = ConcurrencyController(clock)
+        limits = _run(controller, _Server(clock, slots), rounds=4 * REPROBE_ROUNDS)
+        assert max(limits) <= max(2 * slots, slots + 1) and limits[-1] == slots
+        assert not controller.status().sharing
+        assert not any("shar" in d for d in controller.status().decisions)
 
 
 def test_a_503_halves_at_once_and_once_per_round() -> None:
