@@ -16,6 +16,7 @@ import contextlib
 import errno
 import logging
 import os
+import secrets
 import stat
 from pathlib import Path
 
@@ -90,9 +91,15 @@ def touch_private(path: Path) -> Path:
     return path
 
 
+def _partial(path: Path) -> Path:
+    """A name beside ``path`` that no other writer uses: not the pid alone, since two
+    threads of one process (a Dask worker's partitions) may write the same file at once."""
+    return path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp")
+
+
 def write_private_text(path: Path, text: str) -> None:
     """Replace ``path`` atomically with ``text``; the new file is 0600 from its first byte."""
-    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    partial = _partial(path)
     fd = open_private(partial, os.O_WRONLY | os.O_TRUNC)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -117,7 +124,7 @@ def private_secret(path: Path, size: int = 32) -> bytes:
     if len(secret) >= size:
         return secret
     private_dir(path.parent)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    partial = _partial(path)
     fd = open_private(partial, os.O_WRONLY | os.O_TRUNC)
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -215,3 +215,30 @@ def test_the_checkpoint_key_is_private_stable_and_replaced_when_damaged(tmp_path
     again = private_secret(path)
     assert len(again) == 32 and again != first and path.read_bytes() == again
     assert sorted(p.name for p in path.parent.iterdir()) == ["checkpoint.key"]  # no leftovers
+
+
+@posix_only
+def test_two_writers_in_one_process_end_with_one_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two threads of one Dask worker made the key at once: one's rename found nothing.
+
+    The interleaving is forced: just before the first writer links its file into
+    place, a second writer in the same process runs from start to end.
+    """
+    from ollama_nb.infrastructure import private_files
+
+    path = tmp_path / "data" / "checkpoint.key"
+    real_link = os.link
+    state: dict[str, object] = {"inside": False, "nested": None}
+
+    def link(source: Any, target: Any) -> None:
+        if not state["inside"]:
+            state["inside"] = True
+            state["nested"] = private_files.private_secret(path)
+        real_link(source, target)
+
+    monkeypatch.setattr(private_files.os, "link", link)
+    outer = private_files.private_secret(path)
+    assert state["nested"] == outer == path.read_bytes()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["checkpoint.key"]  # no leftovers
