@@ -221,7 +221,9 @@ class Runtime:
             breaker=CircuitBreaker(
                 url, self.clock, threshold=s.breaker_threshold, cooldown_s=s.breaker_cooldown_s
             ),
-            on_busy=gate.server_busy,
+            # The gate in front of this server now: a Dask worker replaces it with its
+            # brokered one, whose 503s must reach the cluster's controller.
+            on_busy=lambda: self._gates[url].server_busy(),
         )
         return PoolMember(gateway, gate)
 

@@ -4,7 +4,7 @@ Importing this package registers the ``ollama`` accessor on
 ``dask.dataframe.DataFrame`` (``import ollama_nb`` does it too when Dask is
 already imported). Each partition runs the pandas batch on a worker, so the two
 can never disagree; what Dask adds is where the rows run, a cluster-wide bound
-on requests per Ollama host, and checkpoints that every worker can reach.
+on requests per Ollama host (the scheduler's slot broker), and checkpoints that every worker can reach.
 
     import ollama_nb.dask
     out = ddf.ollama.chat("Label: {text}", model="llama3.2", checkpoint="runs/labels")
@@ -13,9 +13,20 @@ on requests per Ollama host, and checkpoints that every worker can reach.
 
 from . import accessor as _accessor  # registers ddf.ollama
 from .accessor import DaskOllamaAccessor
+from .broker import BROKER_NAME, HostTerms, SlotBroker
 from .job import PartitionJob, run_partition
-from .leases import ClusterLeases
+from .leases import BrokeredGate
+from .status import cluster_leases
 
-__all__ = ["ClusterLeases", "DaskOllamaAccessor", "PartitionJob", "run_partition"]
+__all__ = [
+    "BROKER_NAME",
+    "BrokeredGate",
+    "DaskOllamaAccessor",
+    "HostTerms",
+    "PartitionJob",
+    "SlotBroker",
+    "cluster_leases",
+    "run_partition",
+]
 
 del _accessor

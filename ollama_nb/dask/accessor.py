@@ -15,7 +15,7 @@ from typing import Any
 import dask.dataframe as dd
 import pandas as pd
 from dask.dataframe.extensions import register_dataframe_accessor
-from distributed import get_client
+from distributed import Client, get_client
 
 from ..batch import batch, embed_column
 from ..batch.api import Template
@@ -24,16 +24,17 @@ from ..domain import InvalidInputError
 from ..domain.checks import whole_number
 from ..request_builder import resolve_model
 from ..runtime import Runtime, get_runtime
+from .broker import BROKER_NAME, HostTerms, SlotBroker
 from .job import Kind, PartitionJob, run_partition
-from .leases import ClusterLeases
 
 
 @register_dataframe_accessor("ollama")  # type: ignore[no-untyped-call]
 class DaskOllamaAccessor:
     """``ddf.ollama.chat("Classify: {text}")``; the same arguments as ``df.ollama``.
 
-    ``concurrency`` bounds requests in flight at the host across the whole
-    cluster (default: the slots this kernel knows the server has).
+    ``concurrency`` bounds requests in flight at the hosts across the whole
+    cluster; by default the scheduler's slot broker learns each server's slots
+    from every worker's requests, as a kernel's own controller does.
     ``checkpoint`` is a folder (or an fsspec URL such as ``s3://bucket/run``)
     that every worker can reach; each partition keeps its finished rows there,
     so running the same call again sends none of them.
@@ -82,14 +83,14 @@ class DaskOllamaAccessor:
                 hint="Give a folder (or an fsspec URL): each partition keeps its own file there.",
             )
         meta = _meta(self._frame._meta, kind, what, arguments)
-        leases = _cluster_leases(runtime, arguments.get("concurrency"))
+        terms = _cluster_terms(runtime, arguments.get("concurrency"))
         settings = runtime.settings.model_dump()
         job = PartitionJob(
             kind=kind,
             what=what,
             arguments=arguments,
             settings=settings,
-            leases=leases,
+            terms=terms,
             checkpoint=checkpoint,
         )
         lazy: dd.DataFrame = self._frame.map_partitions(run_partition, job, meta=meta)  # type: ignore[no-untyped-call]
@@ -103,25 +104,42 @@ def _meta(empty: pd.DataFrame, kind: Kind, what: Any, arguments: dict[str, Any])
     return batch(empty, what, kind=kind, progress=False, **arguments)
 
 
-def _cluster_leases(runtime: Runtime, concurrency: object) -> tuple[ClusterLeases, ...]:
-    """One cluster-wide bound per server when a distributed client is active, else none.
+def _cluster_terms(runtime: Runtime, concurrency: object) -> tuple[HostTerms, ...]:
+    """How each server is bounded across the cluster when a distributed client is active.
 
     Without a distributed client the partitions run as threads of this kernel,
-    all through this runtime's own gates, which already bound them. An explicit
-    ``concurrency`` is shared out over the servers as the pool shares it;
-    otherwise each server gets the slots this kernel has learned it runs.
+    all through this runtime's own gates, which already bound them. With one,
+    the scheduler's slot broker is registered (once: a second registration keeps
+    what the first learned) and each server gets the terms its controller is
+    built from here; an explicit ``concurrency`` is shared out over the servers
+    as the pool shares it, and pins the cluster-wide bound.
     """
     try:
-        get_client()
+        client = get_client()
     except ValueError:
         return ()
     concurrency = whole_number("concurrency", concurrency, 1, optional=True)
+    _register_broker(client)
+    s = runtime.settings
     members = runtime.pool.members
-    leases = []
-    for member in members:
-        if isinstance(concurrency, int):
-            slots = -(-concurrency // len(members))
-        else:
-            slots = member.gate.limit
-        leases.append(ClusterLeases(host=member.host, slots=slots))
-    return tuple(leases)
+    width = None if concurrency is None else -(-concurrency // len(members))
+    return tuple(
+        HostTerms(
+            host=member.host,
+            known=s.known_parallel if member.host == s.host else None,
+            ceiling=s.max_concurrency,
+            adaptive=s.adaptive_concurrency,
+            width=width,
+        )
+        for member in members
+    )
+
+
+def _register_broker(client: Client) -> None:
+    if client.asynchronous:
+        raise InvalidInputError(
+            "ddf.ollama needs a synchronous distributed.Client to register its slot broker.",
+            hint="Register it yourself first: await client.register_plugin("
+            "ollama_nb.dask.SlotBroker(), name=ollama_nb.dask.BROKER_NAME)",
+        )
+    client.register_plugin(SlotBroker(), name=BROKER_NAME)

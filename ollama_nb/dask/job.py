@@ -26,8 +26,9 @@ from distributed import get_worker
 
 from ..batch import batch, embed_column
 from ..runtime import Runtime, get_runtime
+from .broker import HostTerms
 from .checkpoints import partition_checkpoint
-from .leases import ClusterLeases, LeasedGate
+from .leases import BrokeredGate
 
 Kind = Literal["chat", "generate", "embed"]
 
@@ -43,16 +44,17 @@ class PartitionJob:
     arguments: Mapping[str, Any]
     #: The client's settings that decide where and how requests go.
     settings: Mapping[str, Any]
-    #: One cluster-wide bound per server; empty when the partitions run in this kernel.
-    leases: tuple[ClusterLeases, ...] = ()
+    #: How each server is bounded cluster-wide (by the scheduler's slot broker); empty
+    #: when the partitions run in this kernel, whose own gates bound them.
+    terms: tuple[HostTerms, ...] = ()
     checkpoint: str | None = None
 
     def run(self, part: pd.DataFrame, number: int) -> pd.DataFrame:
         _worker_runtime(self)
         arguments = dict(self.arguments)
-        if self.leases:
-            # The cluster-wide bounds replace a batch's own width: each worker's gates admit
-            # as many as their host's leases allow, and the leases keep the sum in bounds.
+        if self.terms:
+            # The cluster-wide bound replaces a batch's own width: each worker's gates admit
+            # as many as the broker's limit allows, and the broker keeps the sum in bounds.
             arguments.pop("concurrency", None)
         if self.kind == "embed":
             return embed_column(part, self.what, progress=False, **arguments)
@@ -74,25 +76,30 @@ _SETTING_UP = threading.Lock()
 
 
 def _worker_runtime(job: PartitionJob) -> Runtime:
-    """This process's runtime, set to the client's settings and the cluster's leases once."""
+    """This process's runtime, set to the client's settings and the broker's terms once."""
     with _SETTING_UP:
         runtime = get_runtime()
         changes = {k: v for k, v in job.settings.items() if getattr(runtime.settings, k) != v}
         if changes:
             runtime.configure(**changes)
-        if job.leases:
-            _install_leases(runtime, job.leases)
+        if job.terms:
+            _install_brokered_gates(runtime, job.terms)
         return runtime
 
 
-def _install_leases(runtime: Runtime, leases: tuple[ClusterLeases, ...]) -> None:
+def _install_brokered_gates(runtime: Runtime, terms: tuple[HostTerms, ...]) -> None:
     try:
-        get_worker()
+        worker = get_worker()
     except ValueError:
         return  # not on a distributed worker (the synchronous scheduler): no cluster to bound
-    for lease in leases:
-        member = runtime.pool.member(lease.host)
-        if member is None or (isinstance(member.gate, LeasedGate) and member.gate.leases == lease):
+    for host_terms in terms:
+        member = runtime.pool.member(host_terms.host)
+        if member is None:
             continue
-        gate = LeasedGate(lease, vision_limit=runtime.settings.vision_parallel)
-        runtime.replace_gate(lease.host, gate)
+        if isinstance(member.gate, BrokeredGate):
+            # One gate per host for the worker's life: requests in flight keep their slots,
+            # and the next lease asks on the new job's terms.
+            member.gate.terms = host_terms
+            continue
+        gate = BrokeredGate(host_terms, worker, vision_limit=runtime.settings.vision_parallel)
+        runtime.replace_gate(host_terms.host, gate)

@@ -1,65 +1,62 @@
-"""A cluster-wide bound on requests in flight at one Ollama host.
+"""A worker's gate for one host: its local slot, then a lease from the scheduler's broker.
 
-Every worker process has its own runtime and its own gate, so on their own
-eight workers would send eight times what the server can run. Each request
-therefore first takes a lease on a ``distributed.Semaphore`` named after the
-host, held on the scheduler, then its local slot. The scheduler is the one
-place every worker already talks to, its semaphore needs no extra service, and
-a worker that dies loses its leases after the lock lease timeout instead of
-holding them forever.
+The worker's runtime keeps its own gate in front of each host (interactive
+requests first, the vision lane, the pool's dispatch at a free slot), sized to
+the cluster-wide limit the broker last reported, so one worker may use every
+slot while the others are idle. Each admitted request then takes a lease from
+the ``SlotBroker`` on the scheduler, which keeps the sum over all workers under
+the host's limit, and gives it back with Ollama's timings so the broker's
+controller learns the slots.
 
-Each server of a pool has its own semaphore, sized to that server's slots.
-A semaphore's size is fixed when it is created, so the name carries the size
-(``ollama_nb:<host>:<slots>``): a new slot count is a new semaphore, and two
-computes that agree on the slots share one bound.
+Threads and loops: the runtime's requests run on its own loop thread; the
+worker's comm to the scheduler lives on the worker's event loop. A lease is
+asked for by running the RPC on the worker's loop (``run_coroutine_threadsafe``)
+and awaiting it from the runtime's loop (``wrap_future``), so neither loop ever
+blocks on the other; returns, cancels and 503s are one-way messages put on the
+worker's batched stream from its own loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-
-from distributed import Semaphore
+from typing import TYPE_CHECKING, Any
 
 from ..application.ports import Lane, Lease, Priority
 from ..infrastructure.clock import SystemClock
-from ..infrastructure.gate import SlotGate
+from ..infrastructure.gate import SlotGate, server_seconds
+from .broker import HostTerms
+
+if TYPE_CHECKING:
+    from distributed import Worker
 
 
-@dataclass(frozen=True, slots=True)
-class ClusterLeases:
-    """Which semaphore bounds a host, and how many leases it has; picklable, sent to workers."""
-
-    host: str
-    slots: int
-
-    @property
-    def name(self) -> str:
-        return f"ollama_nb:{self.host}:{self.slots}"
+#: Lease numbers, unique in this worker process: the broker knows a lease by (worker, number),
+#: and a worker has one gate per host. ``next`` on a count is atomic under the GIL.
+_LEASE_NUMBERS = itertools.count(1)
 
 
-class LeasedGate(SlotGate):
-    """A worker's gate whose every slot also holds a lease on the host's cluster semaphore.
+class BrokeredGate(SlotGate):
+    """A worker's gate whose every slot also holds a lease from the scheduler's broker."""
 
-    The local limit equals the cluster bound, so a worker may use every lease
-    when the others are idle; the semaphore is what keeps the sum in bounds.
-    """
-
-    def __init__(self, leases: ClusterLeases, *, vision_limit: int = 1) -> None:
-        super().__init__(SystemClock(), limit=leases.slots, vision_limit=vision_limit)
-        self.leases = leases
-        self._semaphore = Semaphore(max_leases=leases.slots, name=leases.name)  # type: ignore[no-untyped-call]
-        # Waiting for a lease blocks a thread (the semaphore's API is synchronous here);
-        # the shared default executor is too small for that and would starve releases.
-        self._takers = ThreadPoolExecutor(leases.slots, thread_name_prefix="ollama_nb-lease")
-        self._giver = ThreadPoolExecutor(1, thread_name_prefix="ollama_nb-lease-return")
+    def __init__(self, terms: HostTerms, worker: Worker, *, vision_limit: int = 1) -> None:
+        super().__init__(
+            SystemClock(), limit=terms.width or terms.known or 1, vision_limit=vision_limit
+        )
+        self.terms = terms
+        self._worker = worker
+        # tornado's IOLoop over asyncio: its comms live on this loop (the worker's thread).
+        self._worker_loop: asyncio.AbstractEventLoop = worker.loop.asyncio_loop  # type: ignore[attr-defined]
 
     def retune(self, known: int | None, *, adaptive: bool, ceiling: int, vision_limit: int) -> None:
-        """Settings cannot widen a cluster bound: the lease count is its limit."""
+        """The broker owns the limit; new settings reach it with the next job's terms."""
         self.vision_limit = max(1, vision_limit)
+
+    def server_busy(self) -> None:
+        """A 503 from the host: the broker's controller (not a local one) halves the limit."""
+        self._send({"op": "ollama_nb_busy", "host": self.terms.host})
 
     @asynccontextmanager
     async def slot(
@@ -70,25 +67,68 @@ class LeasedGate(SlotGate):
         priority: Priority = "interactive",
         concurrency: int | None = None,
     ) -> AsyncIterator[Lease]:
-        # The local slot first: it bounds how many of this worker's requests can be
-        # waiting for a lease, so the threads that wait never outnumber ``_takers``,
-        # and giving a lease back has a thread of its own that waiting cannot block.
         async with super().slot(
             lane, model=model, priority=priority, concurrency=concurrency
         ) as lease:
-            loop = asyncio.get_running_loop()
-            taking = loop.run_in_executor(self._takers, self._semaphore.acquire)
+            number = next(_LEASE_NUMBERS)
+            terms = self.terms
             try:
-                await asyncio.shield(taking)
-            except asyncio.CancelledError:
-                # The lease may still be granted after we stopped waiting: give it back then.
-                taking.add_done_callback(self._give_back_if_granted)
+                grant = await self._on_worker_loop(self._acquire(number, terms, priority))
+            except BaseException:
+                # Cancelled (or the scheduler is unreachable) while waiting: the lease may be
+                # granted anyway, so the broker is told it is not wanted.
+                self._send({"op": "ollama_nb_cancel", "lease": number})
                 raise
+            if grant["answer"] != "granted":
+                raise RuntimeError("the slot broker dropped this worker's lease request")
+            self._follow(int(grant["limit"]))
+            lease.in_flight = int(grant["in_flight"])
             try:
                 yield lease
             finally:
-                await asyncio.shield(loop.run_in_executor(self._giver, self._semaphore.release))
+                timings = lease.timings
+                observed = (
+                    None
+                    if timings is None
+                    else list(server_seconds(timings, self._clock.monotonic() - lease.admitted_at))
+                )
+                self._send(
+                    {
+                        "op": "ollama_nb_release",
+                        "lease": number,
+                        "host": terms.host,
+                        "timings": observed,
+                        "waiting": self._local_waiting(),
+                    }
+                )
 
-    def _give_back_if_granted(self, taking: asyncio.Future[bool]) -> None:
-        if not taking.cancelled() and taking.exception() is None and taking.result():
-            self._giver.submit(self._semaphore.release)
+    async def _acquire(self, number: int, terms: HostTerms, priority: Priority) -> Any:
+        return await self._worker.scheduler.ollama_nb_acquire(
+            worker=self._worker.address,
+            lease=number,
+            terms=terms.wire(),
+            priority=priority,
+            waiting=self._local_waiting(),
+        )
+
+    async def _on_worker_loop(self, coro: Any) -> Any:
+        future = asyncio.run_coroutine_threadsafe(coro, self._worker_loop)
+        return await asyncio.wrap_future(future)
+
+    def _send(self, message: dict[str, Any]) -> None:
+        if not self._worker_loop.is_closed():
+            self._worker_loop.call_soon_threadsafe(self._send_now, message)
+
+    def _send_now(self, message: dict[str, Any]) -> None:
+        stream = self._worker.batched_stream
+        if stream.comm is not None and not stream.comm.closed():
+            stream.send(message)
+
+    def _local_waiting(self) -> int:
+        """Requests for this host held back here (gate queue and the pool's queue)."""
+        return self.waiting + self.backlog()
+
+    def _follow(self, limit: int) -> None:
+        """Take the broker's current limit as this worker's local one."""
+        if limit != self.limit:
+            self.resize(limit)

@@ -184,16 +184,15 @@ class SlotGate:
         if self.controller is None or timings is None or concurrency is not None:
             return  # an explicit width is the caller's choice, not the server's capacity
         before = self.limit
+        wall, load, service = server_seconds(timings, self._clock.monotonic() - lease.admitted_at)
         self.controller.observe(
             Observation(
                 admitted_at=lease.admitted_at,
                 in_flight=lease.in_flight,
                 waiting=self.waiting + self.backlog(),
-                wall_s=_time_at_server(timings)
-                or timings.latency_s
-                or self._clock.monotonic() - lease.admitted_at,
-                load_s=timings.load_s,
-                service_s=(timings.prompt_eval_ns + timings.eval_ns) / 1e9,
+                wall_s=wall,
+                load_s=load,
+                service_s=service,
             )
         )
         if self.limit > before:
@@ -222,6 +221,16 @@ class SlotGate:
 
 def _nothing() -> int:
     return 0
+
+
+def server_seconds(timings: Timings, since_admitted_s: float) -> tuple[float, float, float]:
+    """(wall, load, service) seconds of one request, as a controller's ``Observation`` takes them.
+
+    A Dask worker's gate sends the same three to the scheduler's slot broker, so
+    the cluster's controller learns from exactly what a kernel's own would.
+    """
+    wall = _time_at_server(timings) or timings.latency_s or since_admitted_s
+    return wall, timings.load_s, (timings.prompt_eval_ns + timings.eval_ns) / 1e9
 
 
 def _time_at_server(timings: Timings) -> float:
