@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import dask
 import pytest
 from distributed import Client, LocalCluster
 
@@ -18,13 +17,10 @@ from ollama_nb.testing.pytest_plugin import RuntimeFactory
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
-    # A killed worker's leases return after the lease timeout (30 s by default).
-    with (
-        dask.config.set({"distributed.scheduler.locks.lease-timeout": "3s"}),
-        LocalCluster(
-            n_workers=2, threads_per_worker=2, processes=True, dashboard_address=":0"
-        ) as local,
-    ):
+    # A killed worker's leases come back when the scheduler removes it (the slot broker).
+    with LocalCluster(
+        n_workers=2, threads_per_worker=2, processes=True, dashboard_address=":0"
+    ) as local:
         yield local
 
 

@@ -1,20 +1,37 @@
-"""The scheduler's slot broker, alone on one loop with a manual clock and scripted servers.
+"""The scheduler's slot broker: alone on one loop, then on a LocalCluster.
 
-No cluster, no wall time: two "workers" ask for leases, the test plays a server
-with a known number of slots (queue time appears exactly when more requests are
-in flight than it has slots), and every assertion is about the broker's state.
+Alone: no cluster, no wall time. Two "workers" ask for leases on a manual
+clock, the test plays a server with a known number of slots (queue time appears
+exactly when more requests are in flight than it has slots), and every assertion
+is about the broker's state.
+
+On a LocalCluster: stand-ins in their own processes with their slots only in
+their environment; assertions are bounds and completeness, never counts that
+depend on scheduling.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import os
+import signal
+from collections import Counter
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from distributed import Client
 
-from ollama_nb.dask.broker import HostTerms, SlotBroker
+from ollama_nb.dask import BROKER_NAME, cluster_leases
+from ollama_nb.dask.broker import HostLeases, HostTerms, SlotBroker
+from ollama_nb.runtime import set_runtime
 from ollama_nb.testing.clock import ManualClock
+from ollama_nb.testing.process import StandinProcess, standin_process
+
+from .conftest import make_runtime
+from .test_accessor import frame, wait_for
 
 pytestmark = pytest.mark.concurrency
 
@@ -207,3 +224,93 @@ def test_a_503_halves_the_hosts_limit_and_same_settings_keep_what_was_learned() 
         assert broker.leases()[0].limit == 8  # new settings on the client: start over from them
 
     run(scenario())
+
+
+# --- on a LocalCluster, against a stand-in whose slots only it knows -----------------------
+
+
+@pytest.fixture
+def no_slots_known(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OLLAMA_NUM_PARALLEL", raising=False)
+    monkeypatch.delenv("OLLAMA_NB_HOSTS", raising=False)
+
+
+@pytest.fixture
+def three_slots() -> Iterator[StandinProcess]:
+    """A stand-in in its own process with 3 slots set only in its environment."""
+    env = {"OLLAMA_NUM_PARALLEL": "3", "OLLAMA_NB_STANDIN_TOKENS_PER_SECOND": "100"}
+    with standin_process(env) as server:
+        yield server
+
+
+def standin_stats(server: StandinProcess) -> dict[str, int]:
+    return dict(httpx.get(f"{server.url}/_standin/stats").json())
+
+
+def chat_prompts(server: StandinProcess) -> Counter[str]:
+    entries = httpx.get(f"{server.url}/_standin/requests", params={"path": "/api/chat"}).json()
+    sent: Counter[str] = Counter()
+    for entry in entries["requests"]:
+        users = [m["content"] for m in entry["body"]["messages"] if m["role"] == "user"]
+        sent[users[-1]] += 1
+    return sent
+
+
+def host_leases(client: Client, url: str) -> HostLeases:
+    return next(h for h in cluster_leases(client) if h.host == url)
+
+
+def test_default_settings_learn_the_slots_and_keep_the_server_within_them(
+    no_slots_known: None, three_slots: StandinProcess, client: Client, tmp_path: Path
+) -> None:
+    rt = make_runtime(three_slots.url, tmp_path)
+    assert rt.settings.known_parallel is None  # nothing tells the client the slots
+    previous = set_runtime(rt)
+    try:
+        result = frame(160, 8).ollama.chat("Rate: {text}").compute()
+    finally:
+        set_runtime(previous)
+        rt.close()
+    assert len(result) == 160 and result.index.is_unique
+    assert (result["status"] == "ok").all()
+    stats = standin_stats(three_slots)
+    # In flight at the server (running + queued there) never above its slots + 1: slow start
+    # doubles 1, 2, 4 and stops at the first queue time.
+    assert stats["max_running_seen"] + stats["max_waiting_seen"] <= 3 + 1
+    wait_for(lambda: host_leases(client, three_slots.url).in_flight == 0)  # returns are one-way
+    learned = host_leases(client, three_slots.url)
+    assert learned.controller.observed >= 100
+    assert learned.limit > 1 and learned.peak > 1  # it learned the server runs several at once
+    assert learned.peak <= 4
+    # A second registration (the next ddf.ollama call does one) keeps what was learned.
+    client.register_plugin(SlotBroker(), name=BROKER_NAME)
+    assert host_leases(client, three_slots.url).controller.observed == learned.controller.observed
+
+
+def test_a_worker_killed_mid_batch_holds_no_lease_and_every_row_comes_back(
+    no_slots_known: None, client: Client, tmp_path: Path
+) -> None:
+    env = {"OLLAMA_NUM_PARALLEL": "2", "OLLAMA_NB_STANDIN_TOKENS_PER_SECOND": "60"}
+    with standin_process(env) as server:
+        rt = make_runtime(server.url, tmp_path / "data")
+        previous = set_runtime(rt)
+        try:
+            lazy = frame(40, 4).ollama.chat("Rate: {text}", checkpoint=str(tmp_path / "run"))
+            future = client.compute(lazy)
+            wait_for(lambda: sum(chat_prompts(server).values()) >= 8)
+            victim = next(iter(client.run(os.getpid).values()))
+            os.kill(victim, signal.SIGKILL)
+            result = future.result(timeout=240)
+        finally:
+            set_runtime(previous)
+            rt.close()
+        sent = chat_prompts(server)
+    assert len(result) == 40 and result.index.is_unique
+    assert result["status"].isin(["ok", "cached"]).all()
+    assert set(sent) == {f"Rate: item {i}" for i in range(40)}
+    # The dead worker's leases came back when the scheduler removed it, and every lease
+    # the live ones took was returned (returns are one-way messages: wait for them).
+    wait_for(lambda: host_leases(client, server.url).in_flight == 0)
+    after = host_leases(client, server.url)
+    assert after.held_by == {}
+    assert after.waiting == 0  # nobody left queued for a lease either
