@@ -282,7 +282,10 @@ def throughput(
                 peaks.append(
                     [stats(u)["max_running_seen"] + stats(u)["max_waiting_seen"] for u in urls]
                 )
-            learned = {h.host: h.controller.slots for h in cluster_leases(client)}
+            learned = {
+                h.host: f"{h.controller.slots or '?'} (limit {h.limit})"
+                for h in cluster_leases(client)
+            }
             median = statistics.median(rates)
             worst_peak = [max(p[i] for p in peaks) for i in range(len(urls))]
             # Once learned (the broker keeps what it learned for the cluster's life).

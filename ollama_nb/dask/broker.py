@@ -23,19 +23,21 @@ this project's 2-core box while other jobs kept its load at 6 to 11:
   client knows none, and the semaphore bounded the cluster at the controller's
   start value: 0.30 to 0.44 of ideal on 2 hosts x 2 slots. The broker learns;
 * per lease (acquire + release through a worker's gate, no request, limit 2,
-  500 in a row): broker 2.00 ms, semaphore 2.46 ms (2.58 / 2.95 ms in an
-  earlier run). The semaphore's acquire blocks a thread per waiter and its
+  300 to 500 in a row), three runs: broker 2.00 / 2.58 / 2.87 ms, semaphore
+  2.46 / 2.95 / 4.48 ms. The semaphore's acquire blocks a thread per waiter and its
   release is a second round trip the request waits for; the broker's release is
   one message on the worker's batched stream that nothing waits for;
 * a killed worker: the broker returns its leases as soon as the scheduler
   removes it; a semaphore holds them until its lease timeout (30 s by default);
 * throughput, 2 workers, hosts with 2 + 4 slots, 600 rows, two runs on one
   cluster: broker with the slots *unknown* 0.55 then 0.56 of ideal, the
-  semaphore *told* the true slots 0.60 then 0.64. On that loaded box neither
-  reaches the 0.85 target (the workers' own CPU is the limit); the broker's few
-  points behind come from learning on CPU-starved stand-ins, whose inflated
-  service times made the controller settle at 4 / 6 slots, not 2 / 4, which
-  queues at the server instead of losing work.
+  semaphore *told* the true slots 0.60 then 0.64; in the bench (300 rows,
+  median of 2) broker 0.51 / 0.21 (2 / 4 workers), semaphore told 0.42 / 0.26.
+  On that loaded box neither reaches the 0.85 target: the workers' own CPU is
+  the limit, so with 4 workers a higher limit brings no throughput and the
+  controller rightly stops raising it. Learning on CPU-starved stand-ins
+  (inflated service times) also settled above the true slots (4 / 6 or 2 / 5
+  for 2 / 4), which queues at the server rather than losing work.
 
 So the broker is the design that meets "default settings, no ``concurrency=``",
 frees a dead worker's slots at once, keeps interactive requests first across
