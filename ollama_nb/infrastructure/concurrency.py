@@ -17,11 +17,19 @@ before anything fails. Per round (one ``limit``'s worth of finished requests):
   double the limit (a server with 8 slots is found in four rounds);
 - **queue time** at ``N`` requests in flight with mean service time ``S`` and
   mean queue time ``Q`` means the server serves ``N·S/(S+Q)`` of them at once
-  (Little's law): the limit drops to that estimate and holds there;
+  (Little's law): the limit drops to that estimate and holds there. The round
+  right after the limit grew is a transient (the requests admitted first find
+  older ones still running and wait only part of a service, later ones a whole
+  one), so its queue time understates the steady state and the estimate
+  overstates the slots; the next round, at the lower limit, re-estimates and
+  corrects it. Only a round at a limit unchanged since the previous round is
+  taken as proof that the limit runs queue-free; below such a limit the
+  estimate never goes;
 - **holding**, every few queue-free rounds it tries one more; a trial that
   queues or brings no throughput goes back;
-- **sharing**: queue time at a limit that used to be queue-free (holding, slots
-  known) means another client now shares the server: our in-flight count did not
+- **sharing**: queue time at a limit that already ran queue-free (a saturated
+  round at that very limit, or the slots we were told) means another client now
+  shares the server: our in-flight count did not
   change, yet each request waits and our throughput did not rise. Holding there
   only lengthens the server's queue, and probing up fills it until Ollama answers
   503. So the Little's-law estimate shrinks our limit, but never below a fair
@@ -126,6 +134,10 @@ class ConcurrencyController:
         """Start over from ``known`` slots (or from 1 when nothing is known)."""
         self.limit = max(1, min(known or 1, self.ceiling) if adaptive else (known or 1))
         self.slots = known
+        #: The highest limit seen to run a settled, saturated round without queue time
+        #: (or the slots we were told): queue time at or below it is another client's.
+        self._clean_limit = self.limit if known else 0
+        self._previous_round_limit = 0
         self.phase: Phase
         if not adaptive:
             self.phase = "fixed"
@@ -142,6 +154,7 @@ class ConcurrencyController:
         self._reset_round()
 
     def _reset_round(self) -> None:
+        self._round_limit = self.limit
         self._round: list[Observation] = []
         self._round_started = self._clock.monotonic()
         self._saturated = True
@@ -193,10 +206,17 @@ class ConcurrencyController:
         noise = min(min(self._baseline, default=0.0), 0.1 * service)
         queue = max(0.0, sum(o.queue_s for o in obs) / len(obs) - noise)
         saturated = self._saturated
-        self._reset_round()
+        # Settled: the previous round ran at this limit too, so no transient of a change.
+        settled = self._round_limit == self._previous_round_limit
+        self._previous_round_limit = self._round_limit
         # One more request than the server's slots adds about S/N of queue time per
         # request; half of that is the least we call a queue.
-        if queue > max(QUEUE_FLOOR_S, 0.5 * service / max(in_flight, 1.0)):
+        queued = queue > max(QUEUE_FLOOR_S, 0.5 * service / max(in_flight, 1.0))
+        if saturated and settled and not queued and not self.sharing:
+            # A shared server's quiet round says nothing about its slots.
+            self._clean_limit = max(self._clean_limit, self._round_limit)
+        self._reset_round()
+        if queued:
             self._queued(in_flight, service, queue)
         elif saturated:
             self._clean(rate)
@@ -204,12 +224,12 @@ class ConcurrencyController:
     def _queued(self, in_flight: float, service: float, queue: float) -> None:
         served = in_flight * service / (service + queue) if service > 0 else 1.0
         estimate = max(1, math.floor(served + 0.5))
-        before, phase = self.limit, self.phase
-        if self.slots is not None and (phase == "holding" or self.sharing):
+        before = self.limit
+        if self.slots is not None and (before <= self._clean_limit or self.sharing):
             self._shared(before, in_flight, queue, estimate, self.slots)
             return
-        self.limit = max(1, min(self.limit - 1, estimate))
-        self.slots = estimate
+        self.limit = max(1, self._clean_limit, min(self.limit - 1, estimate))
+        self.slots = self.limit
         self.phase = "holding"
         self._held_clean = 0
         self._previous_rate = None

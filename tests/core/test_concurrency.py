@@ -79,6 +79,54 @@ def test_discovers_the_servers_slots_from_queue_time(slots: int) -> None:
     assert "queue time" in " ".join(controller.status().decisions)
 
 
+@dataclass
+class _RampingServer(_Server):
+    """A server whose queue builds up over a round after the limit grew, as a real one's does.
+
+    Right after a doubling, the requests admitted first find the older ones still running
+    and wait only part of a service; only later ones wait a whole one. So the first round
+    at a larger limit shows ``ramp`` of the steady-state queue time. After a cut there is
+    no such transient: our gate admits the next request only once fewer than the new limit
+    are in flight, so it finds no queue of ours at the server.
+    """
+
+    ramp: float = 0.25
+    previous: int = 0
+
+    def round(self, controller: ConcurrencyController, *, waiting: int = 5) -> None:
+        n = controller.limit
+        grew, self.previous = n > self.previous, n
+        if not grew:
+            super().round(controller, waiting=waiting)
+            return
+        steady = self.service_s * max(0, n - self.slots) / self.slots
+        for _ in range(max(2, n)):
+            admitted = self.clock.monotonic()
+            self.clock.advance(self.service_s / min(n, self.slots))
+            controller.observe(
+                Observation(
+                    admitted_at=admitted, in_flight=n, waiting=waiting,
+                    wall_s=self.service_s + self.ramp * steady + 0.001, load_s=0.0,
+                    service_s=self.service_s,
+                )
+            )  # fmt: skip
+
+
+@pytest.mark.parametrize("slots", [3, 5, 8, 12])
+def test_the_transient_after_a_doubling_is_not_taken_for_slots_or_for_a_second_client(
+    slots: int,
+) -> None:
+    # Seen on the stand-in with 8 slots: slow start went 8 -> 16, the first round at 16
+    # showed 20 ms of queue time instead of a whole service (80 ms), Little's law said
+    # 13 slots, and the next round's queue at 13 was then read as another client.
+    clock = ManualClock()
+    controller = ConcurrencyController(clock)
+    limits = _run(controller, _RampingServer(clock, slots), rounds=REPROBE_ROUNDS + 3)
+    assert limits[-4:] == [slots] * 4 and controller.slots == slots
+    assert not controller.status().sharing
+    assert not any("shar" in d for d in controller.status().decisions)
+
+
 def test_holds_and_reprobes_then_returns_when_one_more_only_queues() -> None:
     clock = ManualClock()
     controller = ConcurrencyController(clock, known=4)
