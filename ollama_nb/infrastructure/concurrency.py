@@ -29,8 +29,8 @@ before anything fails. Per round (one ``limit``'s worth of finished requests):
   queues or brings no throughput goes back;
 - **sharing**: queue time at a limit that already ran queue-free (a saturated
   round at that very limit, or the slots we were told) means another client now
-  shares the server: our in-flight count did not
-  change, yet each request waits and our throughput did not rise. Holding there
+  shares the server: our in-flight count did not change, yet each request waits
+  and our throughput did not rise. Holding there
   only lengthens the server's queue, and probing up fills it until Ollama answers
   503. So the Little's-law estimate shrinks our limit, but never below a fair
   share, half the server's slots (rounded up): we cannot see how many clients
