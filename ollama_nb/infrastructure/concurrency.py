@@ -215,11 +215,11 @@ class ConcurrencyController:
         if saturated and settled and not queued and not self.sharing:
             # A shared server's quiet round says nothing about its slots.
             self._clean_limit = max(self._clean_limit, self._round_limit)
-        self._reset_round()
         if queued:
             self._queued(in_flight, service, queue)
         elif saturated:
             self._clean(rate)
+        self._reset_round()  # after the decision: the next round runs at the new limit
 
     def _queued(self, in_flight: float, service: float, queue: float) -> None:
         served = in_flight * service / (service + queue) if service > 0 else 1.0

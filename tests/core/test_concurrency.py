@@ -127,6 +127,31 @@ def test_the_transient_after_a_doubling_is_not_taken_for_slots_or_for_a_second_c
     assert not any("shar" in d for d in controller.status().decisions)
 
 
+def test_a_quiet_round_before_a_cut_does_not_prove_the_larger_limit() -> None:
+    # Seen in a pool of three: a 1-slot server probed 2, got one row at a time for a
+    # round (the pool sent the other rows elsewhere), then queued at 2 and went back to
+    # 1. The round after that cut was still booked at 2, so its quiet run at 1 "proved"
+    # 2 queue-free, and the next trial of 2 was taken for another client.
+    clock = ManualClock()
+    controller = ConcurrencyController(clock)
+    server = _Server(clock, slots=1)
+    server.round(controller)
+    assert controller.limit == 2
+    for _ in range(2):  # one request at a time, nothing waiting: says nothing
+        admitted = clock.monotonic()
+        clock.advance(server.service_s)
+        controller.observe(
+            Observation(admitted_at=admitted, in_flight=1, waiting=0,
+                        wall_s=server.service_s + 0.001, load_s=0.0,
+                        service_s=server.service_s)
+        )  # fmt: skip
+    assert controller.limit == 2
+    limits = _run(controller, server, rounds=3 * REPROBE_ROUNDS)
+    assert limits[0] == 1 and limits[-1] == 1 and max(limits) <= 2
+    assert not controller.status().sharing
+    assert not any("shar" in d for d in controller.status().decisions)
+
+
 def test_holds_and_reprobes_then_returns_when_one_more_only_queues() -> None:
     clock = ManualClock()
     controller = ConcurrencyController(clock, known=4)
