@@ -24,7 +24,8 @@ before anything fails. Per round (one ``limit``'s worth of finished requests):
   overstates the slots; the next round, at the lower limit, re-estimates and
   corrects it. Only a round at a limit unchanged since the previous round is
   taken as proof that the limit runs queue-free; below such a limit the
-  estimate never goes;
+  estimate never goes, nor, when slow start first meets queue time, below the
+  half that ran queue-free just before;
 - **holding**, every few queue-free rounds it tries one more; a trial that
   queues or brings no throughput goes back;
 - **sharing**: queue time at a limit that already ran queue-free (a saturated
@@ -228,7 +229,10 @@ class ConcurrencyController:
         if self.slots is not None and (before <= self._clean_limit or self.sharing):
             self._shared(before, in_flight, queue, estimate, self.slots)
             return
-        self.limit = max(1, self._clean_limit, min(self.limit - 1, estimate))
+        floor = self._clean_limit
+        if self.phase == "slow start":  # half of this ran queue-free, with more throughput
+            floor = max(floor, self.limit // 2)
+        self.limit = max(1, floor, min(self.limit - 1, estimate))
         self.slots = self.limit
         self.phase = "holding"
         self._held_clean = 0

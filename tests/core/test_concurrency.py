@@ -152,6 +152,27 @@ def test_a_quiet_round_before_a_cut_does_not_prove_the_larger_limit() -> None:
     assert not any("shar" in d for d in controller.status().decisions)
 
 
+def test_slow_start_never_falls_below_the_limit_it_just_left() -> None:
+    # Seen in a pool: a 2-slot server doubled 2 -> 4, the pool kept only 2 or 3 of its
+    # rows there while the requests admitted at 4 queued, and Little's law on that
+    # mixed round said 1 slot. 2 had just run queue-free with more throughput.
+    clock = ManualClock()
+    controller = ConcurrencyController(clock)
+    server = _Server(clock, slots=2)
+    while controller.limit < 4:
+        server.round(controller)
+    service = server.service_s
+    for _ in range(4):
+        admitted = clock.monotonic()
+        clock.advance(service / 2)
+        controller.observe(
+            Observation(admitted_at=admitted, in_flight=2, waiting=5,
+                        wall_s=2.2 * service, load_s=0.0, service_s=service)
+        )  # fmt: skip
+    assert controller.limit == 2
+    assert _run(controller, server, rounds=REPROBE_ROUNDS - 1)[-1] == 2
+
+
 def test_holds_and_reprobes_then_returns_when_one_more_only_queues() -> None:
     clock = ManualClock()
     controller = ConcurrencyController(clock, known=4)
