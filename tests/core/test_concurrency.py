@@ -173,6 +173,30 @@ def test_slow_start_never_falls_below_the_limit_it_just_left() -> None:
     assert _run(controller, server, rounds=REPROBE_ROUNDS - 1)[-1] == 2
 
 
+def test_slow_start_doubles_on_queue_time_alone_not_on_a_transient_rate() -> None:
+    # Seen on an 8-slot stand-in: each round at a doubled limit also waited for the rows
+    # admitted before it, so its rate looked no better than the last one's; "throughput
+    # flat from 2 to 4" held at 2 and the limit then crept up one step per 8 rounds.
+    clock = ManualClock()
+    controller = ConcurrencyController(clock)
+    server = _Server(clock, slots=8)
+    limits = []
+    for _ in range(6):
+        n = controller.limit
+        for _ in range(max(2, n)):
+            admitted = clock.monotonic()
+            clock.advance(server.service_s / 2)  # the same rate whatever the limit
+            queue = server.service_s * max(0, n - server.slots) / server.slots
+            controller.observe(
+                Observation(admitted_at=admitted, in_flight=n, waiting=5,
+                            wall_s=server.service_s + queue + 0.001, load_s=0.0,
+                            service_s=server.service_s)
+            )  # fmt: skip
+        limits.append(controller.limit)
+    assert limits[:4] == [2, 4, 8, 16]
+    assert limits[-1] == 8 and controller.slots == 8
+
+
 def test_holds_and_reprobes_then_returns_when_one_more_only_queues() -> None:
     clock = ManualClock()
     controller = ConcurrencyController(clock, known=4)
@@ -380,6 +404,7 @@ async def test_the_gate_feeds_the_controller_and_widens_for_waiters() -> None:
 
     await asyncio.gather(*(row() for _ in range(12)))
     assert controller.observed == 12
-    # No queue time with a backlog waiting: it probed 2, and the waiting row was let in.
+    # No queue time with a backlog waiting: it probed 2, and the waiting row was let in
+    # at once (then 4: slow start doubles until queue time appears).
     assert "probing 2" in " ".join(controller.status().decisions)
-    assert max(in_flight) == 2
+    assert in_flight[:4] == [1, 1, 2, 2]
