@@ -13,16 +13,25 @@ The controller follows TCP Vegas rather than loss-driven AIMD: it compares what
 it sees with what an unqueued server would give, and acts on the difference
 before anything fails. Per round (one ``limit``'s worth of finished requests):
 
-- **slow start**: while requests run with no queue time and throughput rises,
-  double the limit (a server with 8 slots is found in four rounds);
+- **slow start**: while requests run with no queue time, double the limit (a
+  server with 8 slots is found in four rounds);
 - **queue time** at ``N`` requests in flight with mean service time ``S`` and
   mean queue time ``Q`` means the server serves ``N·S/(S+Q)`` of them at once
-  (Little's law): the limit drops to that estimate and holds there;
+  (Little's law): the limit drops to that estimate and holds there. The round
+  right after the limit grew is a transient (the requests admitted first find
+  older ones still running and wait only part of a service, later ones a whole
+  one), so its queue time understates the steady state and the estimate
+  overstates the slots; the next round, at the lower limit, re-estimates and
+  corrects it. Only a round at a limit unchanged since the previous round is
+  taken as proof that the limit runs queue-free; below such a limit the
+  estimate never goes, nor, when slow start first meets queue time, below the
+  half that ran queue-free just before;
 - **holding**, every few queue-free rounds it tries one more; a trial that
   queues or brings no throughput goes back;
-- **sharing**: queue time at a limit that used to be queue-free (holding, slots
-  known) means another client now shares the server: our in-flight count did not
-  change, yet each request waits and our throughput did not rise. Holding there
+- **sharing**: queue time at a limit that already ran queue-free (a saturated
+  round at that very limit, or the slots we were told) means another client now
+  shares the server: our in-flight count did not change, yet each request waits
+  and our throughput did not rise. Holding there
   only lengthens the server's queue, and probing up fills it until Ollama answers
   503. So the Little's-law estimate shrinks our limit, but never below a fair
   share, half the server's slots (rounded up): we cannot see how many clients
@@ -126,6 +135,10 @@ class ConcurrencyController:
         """Start over from ``known`` slots (or from 1 when nothing is known)."""
         self.limit = max(1, min(known or 1, self.ceiling) if adaptive else (known or 1))
         self.slots = known
+        #: The highest limit seen to run a settled, saturated round without queue time
+        #: (or the slots we were told): queue time at or below it is another client's.
+        self._clean_limit = self.limit if known else 0
+        self._previous_round_limit = 0
         self.phase: Phase
         if not adaptive:
             self.phase = "fixed"
@@ -135,13 +148,14 @@ class ConcurrencyController:
             self._decide(f"started at {self.limit}: the server was started with that many slots")
         else:
             self.phase = "slow start"
-            self._decide("started at 1 (slots unknown): probing while throughput rises")
+            self._decide("started at 1 (slots unknown): doubling until queue time appears")
         self._held_clean = 0
         self._previous_rate: float | None = None
         self.sharing = False
         self._reset_round()
 
     def _reset_round(self) -> None:
+        self._round_limit = self.limit
         self._round: list[Observation] = []
         self._round_started = self._clock.monotonic()
         self._saturated = True
@@ -193,23 +207,33 @@ class ConcurrencyController:
         noise = min(min(self._baseline, default=0.0), 0.1 * service)
         queue = max(0.0, sum(o.queue_s for o in obs) / len(obs) - noise)
         saturated = self._saturated
-        self._reset_round()
+        # Settled: the previous round ran at this limit too, so no transient of a change.
+        settled = self._round_limit == self._previous_round_limit
+        self._previous_round_limit = self._round_limit
         # One more request than the server's slots adds about S/N of queue time per
         # request; half of that is the least we call a queue.
-        if queue > max(QUEUE_FLOOR_S, 0.5 * service / max(in_flight, 1.0)):
+        queued = queue > max(QUEUE_FLOOR_S, 0.5 * service / max(in_flight, 1.0))
+        if saturated and settled and not queued and not self.sharing:
+            # A shared server's quiet round says nothing about its slots.
+            self._clean_limit = max(self._clean_limit, self._round_limit)
+        if queued:
             self._queued(in_flight, service, queue)
         elif saturated:
             self._clean(rate)
+        self._reset_round()  # after the decision: the next round runs at the new limit
 
     def _queued(self, in_flight: float, service: float, queue: float) -> None:
         served = in_flight * service / (service + queue) if service > 0 else 1.0
         estimate = max(1, math.floor(served + 0.5))
-        before, phase = self.limit, self.phase
-        if self.slots is not None and (phase == "holding" or self.sharing):
+        before = self.limit
+        if self.slots is not None and (before <= self._clean_limit or self.sharing):
             self._shared(before, in_flight, queue, estimate, self.slots)
             return
-        self.limit = max(1, min(self.limit - 1, estimate))
-        self.slots = estimate
+        floor = self._clean_limit
+        if self.phase == "slow start":  # half of this limit ran queue-free just before
+            floor = max(floor, self.limit // 2)
+        self.limit = max(1, floor, min(self.limit - 1, estimate))
+        self.slots = self.limit
         self.phase = "holding"
         self._held_clean = 0
         self._previous_rate = None
@@ -245,12 +269,14 @@ class ConcurrencyController:
         if self.phase == "slow start":
             if self.limit >= self.ceiling:
                 self._hold(f"reached the ceiling of {self.ceiling} without queue time")
-            elif previous is None or rate > previous * 1.1:
-                self.limit = min(self.ceiling, self.limit * 2)
-                self._decide(f"no queue time and throughput rising: probing {self.limit}")
             else:
-                self.limit = max(1, self.limit // 2)
-                self._hold(f"throughput flat from {self.limit} to {self.limit * 2}")
+                # Throughput is not asked here: the first round at a doubled limit is a
+                # transient (it also waits for the rows admitted before it), so its rate
+                # understates the new limit. On an 8-slot stand-in "flat from 2 to 4"
+                # stopped slow start at 2, and one step per 8 rounds cost a third of
+                # the run. No queue time means a slot was free; queue time stops it.
+                self.limit = min(self.ceiling, self.limit * 2)
+                self._decide(f"no queue time: probing {self.limit}")
         elif self.phase == "probing":
             if previous is not None and rate > previous * (1 + 0.5 / self.limit):
                 self.slots = max(self.slots or 0, self.limit)

@@ -36,6 +36,8 @@ class BaseHandler(tornado.web.RequestHandler):
         self._inner: asyncio.Future[None] | None = None
         self._gone = False
         self._streaming = False
+        self._flush_scheduled = False
+        self._last_flush: asyncio.Future[None] | None = None
         self.refused = False
 
     def set_default_headers(self) -> None:
@@ -160,9 +162,35 @@ class BaseHandler(tornado.web.RequestHandler):
             await self.flush()
 
     async def send_line(self, data: bytes) -> None:
-        """Write and flush one NDJSON line (raises ``StreamClosedError`` if the client left)."""
+        """Queue one streamed line; every line queued in one loop step leaves in one write.
+
+        An engine that fell behind its pace (a busy loop, many slots) hands over several
+        due tokens without suspending; flushing once, when the handler next waits, sends
+        them as one chunk and one syscall instead of one each, so a busy server does not
+        fall further behind. A client that has not taken the previous write holds the
+        stream back here (``StreamClosedError`` if it left).
+        """
+        pending = self._last_flush
+        if pending is not None and not pending.done():
+            await pending
         self.write(data)
-        await self.flush()
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_queued)
+
+    def _flush_queued(self) -> None:
+        self._flush_scheduled = False
+        if self._finished or self._gone:  # finish() already sent what was queued
+            return
+        flushed = self.flush()
+        flushed.add_done_callback(retrieve_outcome)
+        self._last_flush = flushed
+
+
+def retrieve_outcome(future: asyncio.Future[None]) -> None:
+    """Mark a flush's outcome as seen: a client that left is handled by ``guarded``."""
+    if not future.cancelled():
+        future.exception()
 
 
 def json_log(handler: tornado.web.RequestHandler) -> None:

@@ -79,6 +79,124 @@ def test_discovers_the_servers_slots_from_queue_time(slots: int) -> None:
     assert "queue time" in " ".join(controller.status().decisions)
 
 
+@dataclass
+class _RampingServer(_Server):
+    """A server whose queue builds up over a round after the limit grew, as a real one's does.
+
+    Right after a doubling, the requests admitted first find the older ones still running
+    and wait only part of a service; only later ones wait a whole one. So the first round
+    at a larger limit shows ``ramp`` of the steady-state queue time. After a cut there is
+    no such transient: our gate admits the next request only once fewer than the new limit
+    are in flight, so it finds no queue of ours at the server.
+    """
+
+    ramp: float = 0.25
+    previous: int = 0
+
+    def round(self, controller: ConcurrencyController, *, waiting: int = 5) -> None:
+        n = controller.limit
+        grew, self.previous = n > self.previous, n
+        if not grew:
+            super().round(controller, waiting=waiting)
+            return
+        steady = self.service_s * max(0, n - self.slots) / self.slots
+        for _ in range(max(2, n)):
+            admitted = self.clock.monotonic()
+            self.clock.advance(self.service_s / min(n, self.slots))
+            controller.observe(
+                Observation(
+                    admitted_at=admitted, in_flight=n, waiting=waiting,
+                    wall_s=self.service_s + self.ramp * steady + 0.001, load_s=0.0,
+                    service_s=self.service_s,
+                )
+            )  # fmt: skip
+
+
+@pytest.mark.parametrize("slots", [3, 5, 8, 12])
+def test_the_transient_after_a_doubling_is_not_taken_for_slots_or_for_a_second_client(
+    slots: int,
+) -> None:
+    # Seen on the stand-in with 8 slots: slow start went 8 -> 16, the first round at 16
+    # showed 20 ms of queue time instead of a whole service (80 ms), Little's law said
+    # 13 slots, and the next round's queue at 13 was then read as another client.
+    clock = ManualClock()
+    controller = ConcurrencyController(clock)
+    limits = _run(controller, _RampingServer(clock, slots), rounds=REPROBE_ROUNDS + 3)
+    assert limits[-4:] == [slots] * 4 and controller.slots == slots
+    assert not controller.status().sharing
+    assert not any("shar" in d for d in controller.status().decisions)
+
+
+def test_a_quiet_round_before_a_cut_does_not_prove_the_larger_limit() -> None:
+    # Seen in a pool of three: a 1-slot server probed 2, got one row at a time for a
+    # round (the pool sent the other rows elsewhere), then queued at 2 and went back to
+    # 1. The round after that cut was still booked at 2, so its quiet run at 1 "proved"
+    # 2 queue-free, and the next trial of 2 was taken for another client.
+    clock = ManualClock()
+    controller = ConcurrencyController(clock)
+    server = _Server(clock, slots=1)
+    server.round(controller)
+    assert controller.limit == 2
+    for _ in range(2):  # one request at a time, nothing waiting: says nothing
+        admitted = clock.monotonic()
+        clock.advance(server.service_s)
+        controller.observe(
+            Observation(admitted_at=admitted, in_flight=1, waiting=0,
+                        wall_s=server.service_s + 0.001, load_s=0.0,
+                        service_s=server.service_s)
+        )  # fmt: skip
+    assert controller.limit == 2
+    limits = _run(controller, server, rounds=3 * REPROBE_ROUNDS)
+    assert limits[0] == 1 and limits[-1] == 1 and max(limits) <= 2
+    assert not controller.status().sharing
+    assert not any("shar" in d for d in controller.status().decisions)
+
+
+def test_slow_start_never_falls_below_the_limit_it_just_left() -> None:
+    # Seen in a pool: a 2-slot server doubled 2 -> 4, the pool kept only 2 or 3 of its
+    # rows there while the requests admitted at 4 queued, and Little's law on that
+    # mixed round said 1 slot. 2 had just run queue-free with more throughput.
+    clock = ManualClock()
+    controller = ConcurrencyController(clock)
+    server = _Server(clock, slots=2)
+    while controller.limit < 4:
+        server.round(controller)
+    service = server.service_s
+    for _ in range(4):
+        admitted = clock.monotonic()
+        clock.advance(service / 2)
+        controller.observe(
+            Observation(admitted_at=admitted, in_flight=2, waiting=5,
+                        wall_s=2.2 * service, load_s=0.0, service_s=service)
+        )  # fmt: skip
+    assert controller.limit == 2
+    assert _run(controller, server, rounds=REPROBE_ROUNDS - 1)[-1] == 2
+
+
+def test_slow_start_doubles_on_queue_time_alone_not_on_a_transient_rate() -> None:
+    # Seen on an 8-slot stand-in: each round at a doubled limit also waited for the rows
+    # admitted before it, so its rate looked no better than the last one's; "throughput
+    # flat from 2 to 4" held at 2 and the limit then crept up one step per 8 rounds.
+    clock = ManualClock()
+    controller = ConcurrencyController(clock)
+    server = _Server(clock, slots=8)
+    limits = []
+    for _ in range(6):
+        n = controller.limit
+        for _ in range(max(2, n)):
+            admitted = clock.monotonic()
+            clock.advance(server.service_s / 2)  # the same rate whatever the limit
+            queue = server.service_s * max(0, n - server.slots) / server.slots
+            controller.observe(
+                Observation(admitted_at=admitted, in_flight=n, waiting=5,
+                            wall_s=server.service_s + queue + 0.001, load_s=0.0,
+                            service_s=server.service_s)
+            )  # fmt: skip
+        limits.append(controller.limit)
+    assert limits[:4] == [2, 4, 8, 16]
+    assert limits[-1] == 8 and controller.slots == 8
+
+
 def test_holds_and_reprobes_then_returns_when_one_more_only_queues() -> None:
     clock = ManualClock()
     controller = ConcurrencyController(clock, known=4)
@@ -286,6 +404,7 @@ async def test_the_gate_feeds_the_controller_and_widens_for_waiters() -> None:
 
     await asyncio.gather(*(row() for _ in range(12)))
     assert controller.observed == 12
-    # No queue time with a backlog waiting: it probed 2, and the waiting row was let in.
+    # No queue time with a backlog waiting: it probed 2, and the waiting row was let in
+    # at once (then 4: slow start doubles until queue time appears).
     assert "probing 2" in " ".join(controller.status().decisions)
-    assert max(in_flight) == 2
+    assert in_flight[:4] == [1, 1, 2, 2]

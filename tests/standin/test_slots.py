@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 
 from ollama_nb.testing import StandinHandle
 from ollama_nb.testing.pytest_plugin import StandinFactory
@@ -55,6 +56,57 @@ async def test_parallel_slots_run_together(ollama_standin_factory: StandinFactor
             task.cancel()
         assert (await fifth).status_code == 200
     assert handle.stats()["max_running_seen"] == 4
+
+
+_RATE = 20.0  # tokens per second per slot
+_LONG = 60  # tokens in each long reply: 3 s at _RATE, so 8 of them surely overlap
+
+
+def _reply(tokens: int) -> dict[str, object]:
+    words = " ".join(f"w{i}" for i in range(tokens))
+    return _chat(f"<<reply>>{words}<</reply>>")
+
+
+def _queue_ns(answer: dict[str, int]) -> int:
+    """What Ollama's durations leave over: the time the request waited for a slot."""
+    work = answer["load_duration"] + answer["prompt_eval_duration"] + answer["eval_duration"]
+    return answer["total_duration"] - work
+
+
+@pytest.mark.concurrency
+@pytest.mark.parametrize("slots", [8, 16])
+async def test_every_slot_streams_at_the_full_rate_at_once(
+    ollama_standin_factory: StandinFactory, slots: int
+) -> None:
+    # The stand-in has to sustain P slots for a client's discovery of P to be measurable:
+    # P long replies run together, each at the configured rate, and one more request
+    # waits for a slot with that wait inside its total_duration (Ollama's scheduler
+    # queues beyond OLLAMA_NUM_PARALLEL; clients read queue time from total_duration).
+    handle = ollama_standin_factory(num_parallel=slots, tokens_per_second=_RATE)
+    limits = httpx.Limits(max_connections=slots + 1)
+    async with httpx.AsyncClient(base_url=handle.url, timeout=60, limits=limits) as client:
+        long = [
+            asyncio.ensure_future(client.post("/api/chat", json=_reply(_LONG)))
+            for _ in range(slots)
+        ]
+        await _until(lambda: bool(handle.stats()["running"] == slots))
+        extra = asyncio.ensure_future(client.post("/api/chat", json=_reply(1)))
+        await _until(lambda: bool(handle.stats()["waiting"] == 1))
+        answers = [(await r).json() for r in long]
+        queued = (await extra).json()
+    stats = handle.stats()
+    assert stats["max_running_seen"] == slots and stats["max_waiting_seen"] == 1
+    nominal_ns = (_LONG - 1) / _RATE * 1e9  # first token at once, then one per interval
+    for answer in answers:
+        assert answer["eval_count"] == _LONG
+        # Paced against deadlines: never faster than the rate, and lag does not pile up
+        # token after token (a generous bound: a busy loop delays the end, not each step).
+        assert nominal_ns <= answer["eval_duration"] < 2 * nominal_ns
+        assert _queue_ns(answer) >= 0
+    # The extra request waited for one of the long ones to end, and says so.
+    assert queued["eval_count"] == 1
+    assert _queue_ns(queued) > 0
+    assert queued["total_duration"] > _queue_ns(queued)
 
 
 async def test_disconnect_frees_slot_promptly(ollama_standin_factory: StandinFactory) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import cast
 
 from ...serving.api import ApiHandler, Route
-from ...serving.base import BaseHandler
+from ...serving.base import BaseHandler, retrieve_outcome
 from ...serving.catalogue import ModelCard
 from ...serving.routes import api_routes
 from ...serving.scheduler import BUSY_MESSAGE, Loaded
@@ -138,6 +138,8 @@ class StandinHooks(ApiHandler):
 
     def drop_connection(self) -> None:
         """Close the TCP connection without finishing the response (the ``drop`` fault)."""
+        if not self._finished:
+            self.flush().add_done_callback(retrieve_outcome)  # the items sent so far do arrive
         self._gone = True
         if self.request.connection is not None:
             self.request.connection.close()  # type: ignore[attr-defined]

@@ -57,6 +57,38 @@ def _word_id(word: str) -> int:
     return int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "big") % 128_000
 
 
+class _Pacer:
+    """Token *k* of a generation is due ``k`` intervals after its first, on the loop's clock.
+
+    Pacing against absolute deadlines rather than sleeping one interval after each token
+    keeps a busy server at its rate: every sleep overshoots by however long the loop was
+    busy elsewhere, and with relative sleeps those overshoots add up per token, so a
+    stand-in running 8 or 16 slots at once served each of them slower than one slot
+    alone (the client then measured the stand-in, not itself). Tokens that fell due while
+    the loop was busy go out back to back, in the same loop step, so the socket writes
+    them together. A real server's slots behave the same way: each decodes at its own
+    rate whatever the HTTP layer is doing.
+    """
+
+    __slots__ = ("_delay", "_loop", "_sent", "_start")
+
+    def __init__(self, delay: float) -> None:
+        self._delay = delay
+        self._loop = asyncio.get_running_loop()
+        self._start = self._loop.time()
+        self._sent = 0
+
+    async def next(self) -> None:
+        """Return when the next token is due (the first is due at once)."""
+        self._sent += 1
+        if self._delay <= 0:
+            await asyncio.sleep(0)  # still yields, so a fast stream never starves others
+            return
+        wait = self._start + self._sent * self._delay - self._loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
 class ScriptedEngine:
     """Scripted replies at ``tokens_per_second``; a cold load takes ``load_seconds``."""
 
@@ -104,6 +136,7 @@ class ScriptedEngine:
         limit = options.get("num_predict")
         budget = int(limit) if isinstance(limit, int | float) and limit > 0 else None
         emitted = 0
+        pace = _Pacer(self._delay)
 
         if request.think:
             for token in split_tokens(self._thinking(request)):
@@ -112,12 +145,12 @@ class ScriptedEngine:
                     return
                 emitted += 1
                 yield Piece(thinking=token)
-                await self._pace()
+                await pace.next()
 
         calls = self._tool_calls(request)
         if calls:
             yield Piece(tool_calls=calls)
-            await self._pace()
+            await pace.next()
             yield Finish("stop", prompt_tokens)
             return
 
@@ -134,15 +167,10 @@ class ScriptedEngine:
                 break
             emitted += 1
             yield Piece(content=token)
-            await self._pace()
+            await pace.next()
         said = " ".join(m.content for m in request.messages) + " " + text
         context = (*request.context, *(_word_id(w) for w in said.split()))
         yield Finish("length" if reason == "length" else "stop", prompt_tokens, context=context)
-
-    async def _pace(self) -> None:
-        # Paced after each token: the first arrives at once, the rest at the configured
-        # rate. sleep(0) still yields, so a fast stream never starves other requests.
-        await asyncio.sleep(self._delay)
 
     @staticmethod
     def _quote(request: GenerationRequest) -> str:
