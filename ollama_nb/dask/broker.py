@@ -359,7 +359,11 @@ class SlotBroker(SchedulerPlugin):
         host = self._hosts.get(terms.host)
         if host is None:
             controller = ConcurrencyController(
-                self._clock, known=terms.known, ceiling=terms.ceiling, adaptive=terms.adaptive
+                self._clock,
+                known=terms.known,
+                ceiling=terms.ceiling,
+                adaptive=terms.adaptive,
+                ramp="step",  # never more than one of ours beyond the slots, even while learning
             )
             host = self._hosts[terms.host] = _Host(terms.host, controller, settings)
         elif host.settings != settings:

@@ -14,7 +14,11 @@ it sees with what an unqueued server would give, and acts on the difference
 before anything fails. Per round (one ``limit``'s worth of finished requests):
 
 - **slow start**: while requests run with no queue time, double the limit (a
-  server with 8 slots is found in four rounds);
+  server with 8 slots is found in four rounds). ``ramp="step"`` instead adds one
+  per settled queue-free round, so the server never holds more than one of ours
+  beyond its slots, even while we learn them: the Dask broker ramps so, because a
+  cluster's batch is long enough that a few more rounds of discovery cost little,
+  and a server someone else also uses should not find its queue filled by us;
 - **queue time** at ``N`` requests in flight with mean service time ``S`` and
   mean queue time ``Q`` means the server serves ``N·S/(S+Q)`` of them at once
   (Little's law): the limit drops to that estimate and holds there. The round
@@ -61,6 +65,7 @@ from typing import Literal
 from ..application.ports import Clock
 
 Phase = Literal["slow start", "holding", "probing", "fixed"]
+Ramp = Literal["double", "step"]
 
 #: Queue time below this (seconds) is noise on any network, never a queue.
 QUEUE_FLOOR_S = 0.003
@@ -118,11 +123,13 @@ class ConcurrencyController:
         known: int | None = None,
         ceiling: int = 32,
         adaptive: bool = True,
+        ramp: Ramp = "double",
     ) -> None:
         if ceiling < 1:
             raise ValueError("ceiling must be at least 1")
         self._clock = clock
         self.ceiling = ceiling
+        self.ramp = ramp
         self._decisions: deque[str] = deque(maxlen=HISTORY)
         self.busy = 0
         self.observed = 0
@@ -148,7 +155,8 @@ class ConcurrencyController:
             self._decide(f"started at {self.limit}: the server was started with that many slots")
         else:
             self.phase = "slow start"
-            self._decide("started at 1 (slots unknown): doubling until queue time appears")
+            growth = "doubling" if self.ramp == "double" else "one more per round"
+            self._decide(f"started at 1 (slots unknown): {growth} until queue time appears")
         self._held_clean = 0
         self._previous_rate: float | None = None
         self.sharing = False
@@ -219,7 +227,7 @@ class ConcurrencyController:
         if queued:
             self._queued(in_flight, service, queue)
         elif saturated:
-            self._clean(rate)
+            self._clean(rate, settled=settled)
         self._reset_round()  # after the decision: the next round runs at the new limit
 
     def _queued(self, in_flight: float, service: float, queue: float) -> None:
@@ -230,8 +238,8 @@ class ConcurrencyController:
             self._shared(before, in_flight, queue, estimate, self.slots)
             return
         floor = self._clean_limit
-        if self.phase == "slow start":  # half of this limit ran queue-free just before
-            floor = max(floor, self.limit // 2)
+        if self.phase == "slow start":  # the limit before this one ran queue-free
+            floor = max(floor, self.limit // 2 if self.ramp == "double" else self.limit - 1)
         self.limit = max(1, floor, min(self.limit - 1, estimate))
         self.slots = self.limit
         self.phase = "holding"
@@ -264,11 +272,18 @@ class ConcurrencyController:
                 f"{in_flight:.1f} in flight, holding our share at {self.limit}"
             )
 
-    def _clean(self, rate: float) -> None:
+    def _clean(self, rate: float, *, settled: bool) -> None:
         previous, self._previous_rate = self._previous_rate, rate
         if self.phase == "slow start":
             if self.limit >= self.ceiling:
                 self._hold(f"reached the ceiling of {self.ceiling} without queue time")
+            elif self.ramp == "step":
+                # One more only after a settled round: the first round at a new limit
+                # shows part of its queue time, and stepping on it could put two of ours
+                # beyond the slots before any round showed one.
+                if settled:
+                    self.limit = min(self.ceiling, self.limit + 1)
+                    self._decide(f"no queue time in a settled round: probing {self.limit}")
             else:
                 # Throughput is not asked here: the first round at a doubled limit is a
                 # transient (it also waits for the rows admitted before it), so its rate

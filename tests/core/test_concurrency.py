@@ -127,6 +127,30 @@ def test_the_transient_after_a_doubling_is_not_taken_for_slots_or_for_a_second_c
     assert not any("shar" in d for d in controller.status().decisions)
 
 
+@pytest.mark.parametrize("slots", [1, 2, 3, 5, 8])
+@pytest.mark.parametrize("ramp", [0.0, 0.25, 1.0])
+def test_a_step_ramp_never_puts_two_beyond_the_slots_even_while_learning(
+    slots: int, ramp: float
+) -> None:
+    # The Dask broker's promise: a server holds at most one of the cluster's requests
+    # beyond its slots. A first round at a new limit may show none of its queue time
+    # (ramp 0.0), so only a settled round may step up.
+    clock = ManualClock()
+    controller = ConcurrencyController(clock, ramp="step")
+    server = _RampingServer(clock, slots, ramp=ramp)
+    limits = _run(controller, server, rounds=4 * slots + 3 * REPROBE_ROUNDS)
+    assert max(limits) <= slots + 1
+    assert controller.slots == slots and limits[-1] in (slots, slots + 1)
+    assert not controller.status().sharing
+
+
+def test_a_step_ramp_climbs_one_settled_round_at_a_time() -> None:
+    clock = ManualClock()
+    controller = ConcurrencyController(clock, ramp="step")
+    limits = _run(controller, _Server(clock, slots=4), rounds=10)
+    assert limits[:9] == [1, 2, 2, 3, 3, 4, 4, 5, 4]
+
+
 def test_a_quiet_round_before_a_cut_does_not_prove_the_larger_limit() -> None:
     # Seen in a pool of three: a 1-slot server probed 2, got one row at a time for a
     # round (the pool sent the other rows elsewhere), then queued at 2 and went back to
