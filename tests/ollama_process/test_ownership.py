@@ -1,7 +1,7 @@
 """Ownership of the server survives clock steps and refuses impostors.
 
 The server is real (the fake ``ollama`` on PATH runs the stand-in); the foreign
-processes are real ``sleep`` processes. A wall-clock step is simulated where
+processes are real child processes. A wall-clock step is simulated where
 wall time comes from: ``time.time``, psutil's boot time and its per-process
 create time (derived from boot time on Linux) all jump by an hour.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,13 +29,34 @@ STEP_S = 3600.0
 
 @pytest.fixture
 def foreign() -> Iterator[subprocess.Popen[bytes]]:
-    """A live process that is not ours (started the way any program starts a child)."""
-    proc = subprocess.Popen(["sleep", "300"])
+    """A live process that is not ours (started the way any program starts a child).
+
+    It says when it runs: right after ``exec`` Linux briefly shows an empty command
+    line, and on a busy machine a test copying the command line could copy that.
+    """
+    proc = _running_child()
     try:
         yield proc
     finally:
-        proc.kill()
-        proc.wait()
+        _end(proc)
+
+
+#: A child that says when it runs, so its command line is its own, not exec's empty one.
+_ANNOUNCE = "import time; print('up', flush=True); time.sleep(300)"
+_COMMAND = (sys.executable, "-c", _ANNOUNCE)
+
+
+def _running_child(*, start_new_session: bool = False) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(_COMMAND, stdout=subprocess.PIPE, start_new_session=start_new_session)
+    assert proc.stdout is not None and proc.stdout.readline() == b"up\n"
+    return proc
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    proc.kill()
+    proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def _step_wall_clock(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
@@ -138,14 +160,13 @@ def test_judge_reads_clock_independent_stamps(foreign: subprocess.Popen[bytes]) 
     command = tuple(psutil.Process(foreign.pid).cmdline())
     verdict, why = judge(foreign.pid, stamp, command)
     assert verdict == "other" and "session leader" in why  # right program, not started by us
-    leader = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    leader = _running_child(start_new_session=True)
     try:
         leader_stamp = stamp_of(leader.pid)
         assert leader_stamp is not None
-        assert judge(leader.pid, leader_stamp, ("sleep", "300")) == ("ours", "")
+        assert judge(leader.pid, leader_stamp, _COMMAND) == ("ours", "")
         earlier = ProcessStamp(leader_stamp.start - 1.0, leader_stamp.boot)
-        assert judge(leader.pid, earlier, ("sleep", "300"))[0] == "gone"  # a reused pid
+        assert judge(leader.pid, earlier, _COMMAND)[0] == "gone"  # a reused pid
     finally:
-        leader.kill()
-        leader.wait()
-    assert judge(leader.pid, leader_stamp, ("sleep", "300"))[0] == "gone"
+        _end(leader)
+    assert judge(leader.pid, leader_stamp, _COMMAND)[0] == "gone"
