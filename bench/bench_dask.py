@@ -279,9 +279,7 @@ def throughput(
                     f"  {design}, {workers} workers, run {len(rates)}: {rates[-1] / ideal:.2f} of ideal"
                 )
                 assert (result["status"] == "ok").all(), result["status"].value_counts()
-                peaks.append(
-                    [stats(u)["max_running_seen"] + stats(u)["max_waiting_seen"] for u in urls]
-                )
+                peaks.append([stats(u)["max_in_flight_seen"] for u in urls])
             learned = {
                 h.host: f"{h.controller.slots or '?'} (limit {h.limit})"
                 for h in cluster_leases(client)

@@ -16,28 +16,26 @@ once and its waiters are dropped, so a dead worker never holds a slot.
 Why a scheduler plugin and not a ``distributed.Semaphore`` per host (what this
 package shipped before), measured with ``bench/bench_dask.py`` (both designs
 side by side; the semaphore kept there, labelled, for the comparison only) on
-this project's 2-core box while other jobs kept its load at 6 to 11:
+this project's 2-core box with nothing else running, 2 hosts with 2 + 4 slots:
 
 * a semaphore's size is fixed when it is made, so it can only carry a slot count
   the client already knows; with the slots in the server's environment the
-  client knows none, and the semaphore bounded the cluster at the controller's
-  start value: 0.30 to 0.44 of ideal on 2 hosts x 2 slots. The broker learns;
+  client knows none, and the semaphore bounds the cluster at the controller's
+  start value. The broker learns them;
 * per lease (acquire + release through a worker's gate, no request, limit 2,
-  300 to 500 in a row), three runs: broker 2.00 / 2.58 / 2.87 ms, semaphore
-  2.46 / 2.95 / 4.48 ms. The semaphore's acquire blocks a thread per waiter and its
-  release is a second round trip the request waits for; the broker's release is
-  one message on the worker's batched stream that nothing waits for;
+  500 in a row, median of 3): broker 1.43 ms, semaphore 2.53 ms. The semaphore's
+  acquire blocks a thread per waiter and its release is a second round trip the
+  request waits for; the broker's release is one message on the worker's
+  batched stream that nothing waits for;
 * a killed worker: the broker returns its leases as soon as the scheduler
   removes it; a semaphore holds them until its lease timeout (30 s by default);
-* throughput, 2 workers, hosts with 2 + 4 slots, 600 rows, two runs on one
-  cluster: broker with the slots *unknown* 0.55 then 0.56 of ideal, the
-  semaphore *told* the true slots 0.60 then 0.64; in the bench (300 rows,
-  median of 2) broker 0.51 / 0.21 (2 / 4 workers), semaphore told 0.42 / 0.26.
-  On that loaded box neither reaches the 0.85 target: the workers' own CPU is
-  the limit, so with 4 workers a higher limit brings no throughput and the
-  controller rightly stops raising it. Learning on CPU-starved stand-ins
-  (inflated service times) also settled above the true slots (4 / 6 or 2 / 5
-  for 2 / 4), which queues at the server rather than losing work.
+* throughput, 1,000 rows, median of 3, 2 / 4 workers: with 80 ms rows (50 tok/s)
+  the broker with the slots *unknown* reached 0.91 / 0.93 of ideal, as much as the
+  semaphore *told* the true slots (0.93 / 0.91); with 29 ms rows (200 tok/s) 0.77 / 0.77
+  against 0.60 / 0.63. On short rows the lease's trip (scheduler to worker to
+  server and back) is a real part of each row, so the broker keeps one lease
+  more than the slots to cover it, and two stand-ins, the scheduler and the
+  workers share two cores.
 
 So the broker is the design that meets "default settings, no ``concurrency=``",
 frees a dead worker's slots at once, keeps interactive requests first across

@@ -17,7 +17,7 @@ import contextlib
 import math
 import time
 import zlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import ClassVar, Literal
 
 from .base import BaseHandler
@@ -478,6 +478,14 @@ class InferenceHandler(ApiHandler):
             await st.slots.acquire(card.name)
         except ServerBusy as exc:
             raise ApiError(503, str(exc)) from exc
+        held = True
+
+        def free_slot() -> None:
+            nonlocal held
+            if held:
+                held = False
+                st.slots.release(card.name)
+
         # Ollama waits for a slot after its load checkpoint: the wait is in total_duration
         # but not in load_duration, so a client can see it.
         self.started += time.monotonic() - queued_at
@@ -491,11 +499,11 @@ class InferenceHandler(ApiHandler):
                     truncate=bool_field(body, "truncate", True),
                     context=context_field(body) if self.kind == "generate" else (),
                 )  # fmt: skip
-                await self._generate(card, entry, request, requested, stream, loaded_at)
+                await self._generate(card, entry, request, requested, stream, loaded_at, free_slot)
             finally:
                 await st.release_model(entry, keep_alive)
         finally:
-            st.slots.release(card.name)
+            free_slot()
 
     def _envelope(self, model: str, *, done_reason: str | None = None) -> JsonObject:
         """The fields every chat/generate object carries."""
@@ -528,8 +536,14 @@ class InferenceHandler(ApiHandler):
 
     async def _generate(
         self, card: ModelCard, entry: Loaded, request: GenerationRequest, model: str,
-        stream: bool, loaded_at: float,
+        stream: bool, loaded_at: float, free_slot: Callable[[], None],
     ) -> None:  # fmt: skip
+        """Stream the engine's pieces, then the final object with Ollama's timings.
+
+        Like Ollama's runner, the slot is freed when generation ends, before the final
+        object is written: a client that has read ``done`` may send its next request at
+        once and find the slot free, not queued behind a reply it already has.
+        """
         engine = self.state.engine_for(card)
         content: list[str] = []
         thinking: list[str] = []
@@ -557,6 +571,7 @@ class InferenceHandler(ApiHandler):
                     content.append(item.content)
                     thinking.append(item.thinking)
                     calls.extend(item.tool_calls)
+        free_slot()
         if await self.interrupt(emitted, stream, final=True):
             return
         end = time.monotonic()

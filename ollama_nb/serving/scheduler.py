@@ -38,6 +38,9 @@ class Slots:
         self._waiters: dict[str, deque[asyncio.Future[None]]] = {}
         self.max_waiting_seen = 0
         self.max_running_seen = 0
+        #: Most requests held at one moment, running and waiting together: the two maxima
+        #: above may come from different moments, so their sum overstates it.
+        self.max_in_flight_seen = 0
 
     @property
     def running(self) -> int:
@@ -60,6 +63,7 @@ class Slots:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         queue.append(fut)
         self.max_waiting_seen = max(self.max_waiting_seen, self.waiting)
+        self.max_in_flight_seen = max(self.max_in_flight_seen, self.running + self.waiting)
         try:
             await fut
         except BaseException:
@@ -72,6 +76,7 @@ class Slots:
     def _take(self, model: str) -> None:
         self._running[model] = self._running.get(model, 0) + 1
         self.max_running_seen = max(self.max_running_seen, self.running)
+        self.max_in_flight_seen = max(self.max_in_flight_seen, self.running + self.waiting)
 
     def release(self, model: str) -> None:
         """Give the slot to the next waiter, or free it."""
@@ -88,6 +93,7 @@ class Slots:
         """Forget the high-water marks (in-flight counts stay true)."""
         self.max_waiting_seen = self.waiting
         self.max_running_seen = self.running
+        self.max_in_flight_seen = self.running + self.waiting
 
 
 @dataclass(slots=True)

@@ -278,14 +278,16 @@ def test_default_settings_learn_the_slots_and_keep_the_server_within_the_leases(
     learned = host_leases(client, three_slots.url)
     assert learned.controller.observed >= 100
     assert learned.limit > 1 and learned.peak > 1  # it learned the server runs several at once
-    # The broker's bound is exact: the server never had more in flight (running + queued
-    # there) than the most leases granted at once, plus one for the moment a finished
-    # request's handler is still closing while its lease already serves the next row.
+    # The broker's bound holds at the server: it never had more in flight (running +
+    # queued there, at one moment) than the most leases granted at once. The server frees
+    # a slot before it writes ``done`` and a lease is returned only after ``done`` is read,
+    # so only a request the client abandoned (a timeout, then a retry) could outlive its
+    # lease at the server: one such is allowed for.
     # How close that peak comes to the true slots depends on how busy this machine is
     # (a starved client holds leases longer than the server needs them), so the
     # "slots + 1" target is measured by bench/bench_dask.py, and the ramp that keeps it by
     # the manual-clock tests in tests/core/test_concurrency.py.
-    assert stats["max_running_seen"] + stats["max_waiting_seen"] <= learned.peak + 1
+    assert stats["max_in_flight_seen"] <= learned.peak + 1
     # A second registration (the next ddf.ollama call does one) keeps what was learned.
     client.register_plugin(SlotBroker(), name=BROKER_NAME)
     assert host_leases(client, three_slots.url).controller.observed == learned.controller.observed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ async def test_queue_overflow_gives_503(ollama_standin_factory: StandinFactory) 
     assert [r.status_code for r in results] == [200, 200]
     stats = handle.stats()
     assert stats["max_waiting_seen"] == 2 and stats["max_running_seen"] == 1
+    assert stats["max_in_flight_seen"] == 3
 
 
 async def test_parallel_slots_run_together(ollama_standin_factory: StandinFactory) -> None:
@@ -56,6 +58,28 @@ async def test_parallel_slots_run_together(ollama_standin_factory: StandinFactor
             task.cancel()
         assert (await fifth).status_code == 200
     assert handle.stats()["max_running_seen"] == 4
+
+
+async def test_the_slot_is_free_once_the_final_object_is_sent(
+    ollama_standin_factory: StandinFactory,
+) -> None:
+    """As in Ollama's runner: generation ends, the slot frees, then ``done`` is written.
+
+    So a client that has read ``done`` and sends its next request finds the slot free
+    instead of queueing behind a reply it already holds (a Dask worker handing its lease
+    on at ``done`` relies on this).
+    """
+    handle = ollama_standin_factory(num_parallel=1, max_queue=4)
+    async with httpx.AsyncClient(base_url=handle.url, timeout=10) as client:
+        for _ in range(10):
+            async with client.stream("POST", "/api/chat", json=_chat(stream=True)) as response:
+                async for line in response.aiter_lines():
+                    if line and json.loads(line)["done"]:
+                        break
+                stats = await asyncio.to_thread(handle.stats)
+                assert stats["running"] == 0
+    stats = handle.stats()
+    assert stats["max_waiting_seen"] == 0 and stats["max_in_flight_seen"] == 1
 
 
 _RATE = 20.0  # tokens per second per slot
@@ -187,7 +211,14 @@ def test_concurrent_cold_requests_share_one_load(ollama_standin_factory: Standin
 
 def test_handle_stats_shape(ollama_standin: StandinHandle) -> None:
     stats = ollama_standin.stats()
-    assert {"running", "waiting", "max_running_seen", "max_waiting_seen", "loaded"} <= stats.keys()
+    assert {
+        "running",
+        "waiting",
+        "max_running_seen",
+        "max_waiting_seen",
+        "max_in_flight_seen",
+        "loaded",
+    } <= stats.keys()
 
 
 async def _until(condition: Callable[[], bool]) -> None:

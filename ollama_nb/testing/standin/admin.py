@@ -77,6 +77,7 @@ class StatsHandler(_AdminHandler):
                 "waiting": st.slots.waiting,
                 "max_running_seen": st.slots.max_running_seen,
                 "max_waiting_seen": st.slots.max_waiting_seen,
+                "max_in_flight_seen": st.slots.max_in_flight_seen,
                 "num_parallel": st.config.num_parallel,
                 "max_queue": st.config.max_queue,
                 "loaded": [e.card.name for e in st.residency.entries()],
