@@ -60,24 +60,28 @@ async def test_parallel_slots_run_together(ollama_standin_factory: StandinFactor
     assert handle.stats()["max_running_seen"] == 4
 
 
-async def test_the_slot_is_free_once_the_final_object_is_sent(
+async def test_the_slot_is_free_before_the_final_object_is_written(
     ollama_standin_factory: StandinFactory,
 ) -> None:
     """As in Ollama's runner: generation ends, the slot frees, then ``done`` is written.
 
     So a client that has read ``done`` and sends its next request finds the slot free
     instead of queueing behind a reply it already holds (a Dask worker handing its lease
-    on at ``done`` relies on this).
+    on at ``done`` relies on this). The stall fault, armed past the reply's last token,
+    holds the response exactly between the end of generation and its final object.
     """
     handle = ollama_standin_factory(num_parallel=1, max_queue=4)
+    past_the_end = {"X-Standin-Fault": "stall", "X-Standin-Fault-After": "1000"}
     async with httpx.AsyncClient(base_url=handle.url, timeout=10) as client:
-        for _ in range(10):
-            async with client.stream("POST", "/api/chat", json=_chat(stream=True)) as response:
-                async for line in response.aiter_lines():
-                    if line and json.loads(line)["done"]:
-                        break
-                stats = await asyncio.to_thread(handle.stats)
-                assert stats["running"] == 0
+        body = _chat(stream=True)
+        async with client.stream("POST", "/api/chat", json=body, headers=past_the_end) as held:
+            lines = held.aiter_lines()
+            assert not json.loads(await anext(lines))["done"]  # generating: the slot is taken
+            # The response stays open (its final object is stalled), yet the slot frees;
+            # held until the response ended, this wait would never end (pytest-timeout).
+            await _until(lambda: bool(handle.stats()["running"] == 0))
+            second = await client.post("/api/chat", json=_chat())
+            assert second.status_code == 200
     stats = handle.stats()
     assert stats["max_waiting_seen"] == 0 and stats["max_in_flight_seen"] == 1
 
